@@ -1,0 +1,1 @@
+"""Evaluation: FROC for lesion localization and classification metrics."""
