@@ -1,0 +1,370 @@
+r"""timm classifiers for referable-disease grading: the paper's VGG-16 and Inception-v3.
+
+Every model returned by :func:`create_classifier` is a :class:`FundusClassifier`: a fixed
+:class:`kornia.enhance.Normalize` followed by a timm backbone with one regression output. Its
+input is the project-wide convention, ``float32`` ``(N, 3, S, S)`` in ``[0, 1]`` (preprocessed
+``uint8`` / 255), and its output is ``(N, num_outputs)``, a score monotonic in the grade.
+
+Registered architectures (:func:`list_classifiers`):
+
+- ``"vgg16_paper"``: timm ``vgg16`` adapted to 512 x 512 as in the paper: stride 2 in the first
+  convolution, an unpadded ("valid") first convolution of block 5 and dropout ``p`` between the
+  fully connected layers. At 512 x 512, ``512 / 2 / 16 = 16``, the valid convolution gives 14 and
+  the last pool 7, so the last feature map is 7 x 7 x 512 and ImageNet weights of the fully
+  connected layers still fit. timm lays the paper's head out as convolutions: ``pre_logits.fc1``
+  (7 x 7 convolution, 512 -> 4096) is the paper's first fully connected layer (it sees the whole
+  7 x 7 map, so it equals flatten + linear), ``pre_logits.drop`` the dropout after it,
+  ``pre_logits.fc2`` (1 x 1 convolution, 4096 -> 4096) the second fully connected layer,
+  ``head.global_pool`` averages a 1 x 1 map (an identity at 512 x 512), ``head.drop`` the
+  dropout after it and ``head.fc`` (4096 -> 1) the regression node.
+- ``"inception_v3"``: timm ``inception_v3`` with dropout ``p`` between global average pooling
+  and the regression node (``head_drop``).
+- ``"vgg_tiny"``: a narrow VGG built with :class:`timm.models.vgg.VGG` for CPU work: one 3 x 3
+  convolution per stage (16, 32, 64, 128, 128 channels), max-pooling, ``nn.ReLU`` activations
+  (so Captum's GuidedBackprop hooks them), the same stride-2 stem as ``vgg16_paper`` and a
+  fully convolutional head (1 x 1 convolution to 128 features, global average pooling,
+  dropout, one output). About 0.28 M parameters (a 1.1 MB checkpoint).
+
+Any other name known to :func:`timm.list_models` is created with
+``timm.create_model(name, num_classes=num_outputs, drop_rate=dropout)``.
+
+All ``nn.ReLU`` modules are made non-inplace, so that hooks of Captum (and of any other code) see
+activations that later layers do not overwrite.
+
+Weights are never downloaded: ``pretrained=True`` loads the timm weights from a local file given
+as ``weights=PATH`` or found in the local Hugging Face / torch hub cache, and raises
+:class:`FileNotFoundError` otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlparse
+
+import timm
+import torch
+from huggingface_hub import try_to_load_from_cache
+from kornia.enhance import Normalize
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.layers import ClassifierHead
+from timm.models.vgg import VGG, ConvMlp
+from torch import Tensor, nn
+
+__all__ = [
+    "FundusClassifier",
+    "create_classifier",
+    "gradcam_layer",
+    "list_classifiers",
+]
+
+#: Builder signature: ``(weights_file or None, num_outputs, dropout, **kwargs) -> backbone``.
+_Builder = Callable[..., nn.Module]
+
+#: Channels of ``vgg_tiny``'s five stages (one convolution each, a max-pool after each).
+VGG_TINY_CFG: tuple[int | str, ...] = (16, "M", 32, "M", 64, "M", 128, "M", 128, "M")
+#: Width of ``vgg_tiny``'s 1 x 1 convolutional head.
+VGG_TINY_HIDDEN = 128
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A registered architecture: how to build it and where its Grad-CAM layer is."""
+
+    build: _Builder
+    gradcam_layer: str
+    timm_name: str | None
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def _register(name: str, gradcam: str, timm_name: str | None) -> Callable[[_Builder], _Builder]:
+    def decorator(build: _Builder) -> _Builder:
+        _REGISTRY[name] = _Entry(build=build, gradcam_layer=gradcam, timm_name=timm_name)
+        return build
+
+    return decorator
+
+
+class FundusClassifier(nn.Module):
+    """A timm backbone behind a fixed input normalisation.
+
+    Args:
+        backbone (nn.Module): the network, expecting normalised input.
+        mean (Sequence[float]): per-channel mean subtracted from the ``[0, 1]`` input.
+        std (Sequence[float]): per-channel standard deviation dividing it.
+        arch (str): the architecture name the model was created with.
+        gradcam_layer (str): qualified name (as in :meth:`nn.Module.named_modules`) of the
+            module whose output Grad-CAM explains, e.g. ``"backbone.features.15"``.
+
+    Attributes:
+        normalize (kornia.enhance.Normalize): ``(x - mean) / std`` (buffers, move with the model).
+        backbone (nn.Module): the timm network.
+        arch (str): architecture name.
+        gradcam_layer_name (str): see ``gradcam_layer``.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        mean: Sequence[float],
+        std: Sequence[float],
+        arch: str,
+        gradcam_layer: str,
+    ) -> None:
+        super().__init__()
+        self.normalize = Normalize(torch.tensor(mean), torch.tensor(std))
+        self.backbone = backbone
+        self.arch = arch
+        self.gradcam_layer_name = gradcam_layer
+        self.get_submodule(gradcam_layer)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Score a batch of images.
+
+        Args:
+            x (Tensor): ``float32`` ``(N, 3, H, W)`` in ``[0, 1]``.
+
+        Returns:
+            Tensor: ``(N, num_outputs)`` scores.
+        """
+        return self.backbone(self.normalize(x))
+
+
+def list_classifiers() -> list[str]:
+    """Names registered by this module (any other timm name works too).
+
+    Returns:
+        list[str]: sorted architecture names.
+    """
+    return sorted(_REGISTRY)
+
+
+def _cached_weights(pretrained_cfg: dict[str, Any]) -> Path | None:
+    """Local file of a timm pretrained config in the Hugging Face or torch hub cache, if any."""
+    hub_id = pretrained_cfg.get("hf_hub_id")
+    if hub_id:
+        for filename in ("model.safetensors", "pytorch_model.bin"):
+            found = try_to_load_from_cache(hub_id, filename)
+            if isinstance(found, str):
+                return Path(found)
+    url = pretrained_cfg.get("url")
+    if url:
+        path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
+        if path.is_file():
+            return path
+    return None
+
+
+def _resolve_weights(timm_name: str, weights: str | os.PathLike[str] | None) -> str:
+    """Path of the pretrained weights to load for ``timm_name``; never downloads."""
+    if weights is not None:
+        path = Path(weights)
+        if not path.is_file():
+            raise FileNotFoundError(f"`weights` file not found: {path}")
+        return str(path)
+    cfg = timm.models.get_pretrained_cfg(timm_name)
+    cached = _cached_weights(cfg.to_dict()) if cfg is not None else None
+    if cached is None:
+        source = cfg.hf_hub_id or cfg.url if cfg is not None else None
+        raise FileNotFoundError(
+            f"pretrained=True: no local weights found for timm model '{timm_name}' and this "
+            "package never downloads. Download them elsewhere "
+            f"({source or 'see timm.list_pretrained()'}) and pass the file as "
+            "create_classifier(..., pretrained=True, weights=PATH)."
+        )
+    return str(cached)
+
+
+def _timm_pretrained_kwargs(weights_file: str | None) -> dict[str, Any]:
+    if weights_file is None:
+        return {"pretrained": False}
+    return {"pretrained": True, "pretrained_cfg_overlay": {"file": weights_file}}
+
+
+def _feature_conv(model: nn.Module, index: int) -> nn.Conv2d:
+    conv = model.get_submodule(f"features.{index}")
+    if not isinstance(conv, nn.Conv2d):
+        raise TypeError(f"features.{index} of {type(model).__name__} is not a convolution")
+    return conv
+
+
+def _stride2_stem(model: nn.Module) -> None:
+    """Give a timm VGG's first convolution stride 2 and update its ``feature_info`` strides."""
+    _feature_conv(model, 0).stride = (2, 2)
+    stages = cast(list[dict[str, Any]], model.feature_info)
+    for stage in stages:
+        stage["reduction"] = int(stage["reduction"]) * 2
+
+
+@_register("vgg16_paper", gradcam="backbone.features.15", timm_name="vgg16")
+def _vgg16_paper(
+    weights_file: str | None, num_outputs: int, dropout: float, **kw: Any
+) -> nn.Module:
+    model = timm.create_model(
+        "vgg16",
+        num_classes=num_outputs,
+        drop_rate=dropout,
+        **_timm_pretrained_kwargs(weights_file),
+        **kw,
+    )
+    _stride2_stem(model)
+    _feature_conv(model, 24).padding = (0, 0)
+    return model
+
+
+@_register("inception_v3", gradcam="backbone.Mixed_7a", timm_name="inception_v3")
+def _inception_v3(
+    weights_file: str | None, num_outputs: int, dropout: float, **kw: Any
+) -> nn.Module:
+    return timm.create_model(
+        "inception_v3",
+        num_classes=num_outputs,
+        drop_rate=dropout,
+        **_timm_pretrained_kwargs(weights_file),
+        **kw,
+    )
+
+
+def _init_vgg(model: nn.Module) -> None:
+    """timm's VGG initialisation (Kaiming for convolutions, N(0, 0.01) for linear layers)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
+@_register("vgg_tiny", gradcam="backbone.features.7", timm_name=None)
+def _vgg_tiny(weights_file: str | None, num_outputs: int, dropout: float, **kw: Any) -> nn.Module:
+    # Built on the meta device so timm's 4096-wide head is never allocated, then replaced.
+    model = VGG(list(VGG_TINY_CFG), num_classes=num_outputs, drop_rate=dropout, device="meta", **kw)
+    _stride2_stem(model)
+    channels = model.num_features
+    model.pre_logits = ConvMlp(channels, VGG_TINY_HIDDEN, 1, drop_rate=dropout, device="meta")
+    model.head = ClassifierHead(VGG_TINY_HIDDEN, num_outputs, drop_rate=dropout, device="meta")
+    model.head_hidden_size = VGG_TINY_HIDDEN
+    model.to_empty(device="cpu")
+    _init_vgg(model)
+    return model
+
+
+def _middle_stage(backbone: nn.Module, prefix: str = "") -> str:
+    """Qualified name of the middle entry of a timm model's ``feature_info``."""
+    info = getattr(backbone, "feature_info", None)
+    if info is None:
+        raise ValueError(
+            f"cannot choose a Grad-CAM layer for {type(backbone).__name__}: it has no timm "
+            "`feature_info`; pick a layer yourself"
+        )
+    stages = info.get_dicts() if hasattr(info, "get_dicts") else list(info)
+    return prefix + str(stages[len(stages) // 2]["module"])
+
+
+def _no_inplace_relu(model: nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.ReLU):
+            m.inplace = False
+
+
+def create_classifier(
+    name: str,
+    pretrained: bool = False,
+    num_outputs: int = 1,
+    dropout: float = 0.5,
+    **kw: Any,
+) -> FundusClassifier:
+    r"""Create a grading classifier taking ``[0, 1]`` images (timm style factory).
+
+    Args:
+        name (str): a registered architecture (:func:`list_classifiers`: ``"vgg16_paper"``,
+            ``"inception_v3"``, ``"vgg_tiny"``) or any :func:`timm.list_models` name.
+        pretrained (bool, optional): load ImageNet weights from a local file (``weights=PATH``
+            or the timm cache); never downloads. Default: ``False``
+        num_outputs (int, optional): output nodes; 1 for grade regression. Default: 1
+        dropout (float, optional): dropout probability before the output (and between the
+            fully connected layers of the VGGs). Default: 0.5
+        **kw: ``weights`` (path of a timm-compatible state dict, implies ``pretrained``);
+            everything else is passed to the timm constructor.
+
+    Returns:
+        FundusClassifier: the model in training mode; input ``float32`` ``(N, 3, H, W)`` in
+        ``[0, 1]``, output ``(N, num_outputs)``.
+
+    Raises:
+        ValueError: unknown ``name``, ``num_outputs < 1`` or ``dropout`` outside ``[0, 1)``.
+        FileNotFoundError: ``pretrained=True`` without local weights.
+
+    Examples::
+
+        >>> model = create_classifier("vgg_tiny")
+        >>> model(torch.rand(2, 3, 512, 512)).shape
+        torch.Size([2, 1])
+        >>> gradcam_layer(create_classifier("vgg16_paper"))
+        ReLU()
+    """
+    if not isinstance(num_outputs, int) or num_outputs < 1:
+        raise ValueError(f"`num_outputs` must be a positive int, got {num_outputs!r}")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}")
+    weights = kw.pop("weights", None)
+    pretrained = pretrained or weights is not None
+    entry = _REGISTRY.get(name)
+    if entry is None and not timm.is_model(name):
+        raise ValueError(
+            f"unknown classifier `name` '{name}'; choose one of {list_classifiers()} "
+            "or a timm model name (timm.list_models())"
+        )
+    timm_name = entry.timm_name if entry is not None else name
+    if pretrained and timm_name is None:
+        raise ValueError(f"'{name}' has no pretrained weights; create it with pretrained=False")
+    weights_file = _resolve_weights(timm_name, weights) if pretrained and timm_name else None
+    if entry is not None:
+        backbone = entry.build(weights_file, num_outputs, float(dropout), **kw)
+        layer = entry.gradcam_layer
+    else:
+        backbone = timm.create_model(
+            name,
+            num_classes=num_outputs,
+            drop_rate=float(dropout),
+            **_timm_pretrained_kwargs(weights_file),
+            **kw,
+        )
+        layer = _middle_stage(backbone, prefix="backbone.")
+    cfg = getattr(backbone, "pretrained_cfg", None) or {}
+    mean = cfg.get("mean", IMAGENET_DEFAULT_MEAN)
+    std = cfg.get("std", IMAGENET_DEFAULT_STD)
+    _no_inplace_relu(backbone)
+    return FundusClassifier(backbone, mean, std, arch=name, gradcam_layer=layer)
+
+
+def gradcam_layer(model: nn.Module) -> nn.Module:
+    """The layer Grad-CAM explains by default for ``model``.
+
+    For ``vgg16_paper`` this is the ReLU after block 3 conv 3 (timm ``features[15]``, which
+    follows the convolution ``features[14]``): the paper's Keras layer ``block3_conv3`` includes
+    its ReLU, so its feature maps are non-negative as Grad-CAM assumes. For ``inception_v3`` it is
+    ``Mixed_7a`` (the paper's "Mixed 8", output of the second reduction module); for
+    ``vgg_tiny`` the ReLU of its third stage (``features[5]``, the same stride as VGG-16's block
+    3); for other timm models the middle entry of ``feature_info``. Use it with Captum's
+    ``LayerGradCam(model, gradcam_layer(model))`` and ``relu_attributions=True``.
+
+    Args:
+        model (nn.Module): a :class:`FundusClassifier`, or a bare timm model.
+
+    Returns:
+        nn.Module: a submodule of ``model``.
+
+    Raises:
+        ValueError: ``model`` is neither of the above.
+    """
+    if isinstance(model, FundusClassifier):
+        return model.get_submodule(model.gradcam_layer_name)
+    return model.get_submodule(_middle_stage(model))

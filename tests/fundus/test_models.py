@@ -1,0 +1,242 @@
+"""Tests of the timm classifiers: the paper's surgery, Grad-CAM layers, weights, registry."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+from captum.attr import GuidedBackprop, LayerGradCam, Saliency
+from safetensors.torch import save_file
+from torch import nn
+
+from captum_iterative.fundus.models import (
+    FundusClassifier,
+    create_classifier,
+    gradcam_layer,
+    list_classifiers,
+)
+
+
+@pytest.fixture(scope="module")
+def vgg16() -> FundusClassifier:
+    return create_classifier("vgg16_paper").eval()
+
+
+@pytest.fixture(scope="module")
+def inception() -> FundusClassifier:
+    return create_classifier("inception_v3").eval()
+
+
+@pytest.fixture()
+def empty_weight_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the Hugging Face and torch hub caches at an empty folder."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "torch"))
+    return tmp_path
+
+
+def test_registry_names() -> None:
+    assert list_classifiers() == ["inception_v3", "vgg16_paper", "vgg_tiny"]
+
+
+def test_vgg16_paper_surgery(vgg16: FundusClassifier) -> None:
+    features = vgg16.backbone.features
+    convs = [m for m in features if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 13
+    assert features[0].stride == (2, 2)
+    assert all(c.stride == (1, 1) for c in convs[1:])
+    assert features[24].padding == (0, 0)
+    assert all(c.padding == (1, 1) for c in convs if c is not features[24])
+    assert sum(isinstance(m, nn.MaxPool2d) for m in features) == 5
+    assert [s["reduction"] for s in vgg16.backbone.feature_info] == [2, 4, 8, 16, 32, 64]
+
+
+def test_vgg16_paper_shapes_at_512(vgg16: FundusClassifier) -> None:
+    x = torch.rand(1, 3, 512, 512)
+    with torch.no_grad():
+        feats = vgg16.backbone.forward_features(vgg16.normalize(x))
+        out = vgg16(x)
+    assert feats.shape == (1, 512, 7, 7)
+    assert out.shape == (1, 1)
+
+
+def test_vgg16_paper_head_fits_imagenet_weights(vgg16: FundusClassifier) -> None:
+    reference = timm.create_model("vgg16", device="meta")
+    ours = {k: v.shape for k, v in vgg16.backbone.state_dict().items()}
+    theirs = {k: v.shape for k, v in reference.state_dict().items()}
+    assert ours.keys() == theirs.keys()
+    assert {k for k in ours if ours[k] != theirs[k]} == {"head.fc.weight", "head.fc.bias"}
+    assert ours["pre_logits.fc1.weight"] == (4096, 512, 7, 7)
+    assert ours["head.fc.weight"] == (1, 4096)
+
+
+def test_vgg16_paper_dropout_between_fully_connected_layers(vgg16: FundusClassifier) -> None:
+    head = vgg16.backbone
+    assert isinstance(head.pre_logits.drop, nn.Dropout) and head.pre_logits.drop.p == 0.5
+    assert isinstance(head.head.drop, nn.Dropout) and head.head.drop.p == 0.5
+    names = [n for n, _ in head.pre_logits.named_children()]
+    assert names == ["fc1", "act1", "drop", "fc2", "act2"]
+    assert create_classifier("vgg_tiny", dropout=0.2).backbone.head.drop.p == 0.2
+
+
+def test_vgg16_paper_gradcam_layer_is_block3_conv3_relu(vgg16: FundusClassifier) -> None:
+    layer = gradcam_layer(vgg16)
+    features = vgg16.backbone.features
+    assert layer is features[15]
+    assert isinstance(layer, nn.ReLU)
+    conv3_3 = [m for m in features[:15] if isinstance(m, nn.Conv2d)][-1]
+    assert conv3_3 is features[14] and conv3_3.out_channels == 256
+    assert sum(isinstance(m, nn.MaxPool2d) for m in features[:15]) == 2
+
+
+@pytest.mark.parametrize("size", [299, 512])
+def test_inception_output(inception: FundusClassifier, size: int) -> None:
+    with torch.no_grad():
+        assert inception(torch.rand(1, 3, size, size)).shape == (1, 1)
+
+
+def test_inception_head_and_gradcam_layer(inception: FundusClassifier) -> None:
+    assert inception.backbone.head_drop.p == 0.5
+    assert inception.backbone.fc.out_features == 1
+    assert gradcam_layer(inception) is inception.backbone.Mixed_7a
+    assert inception.normalize.mean.flatten().tolist() == [0.5, 0.5, 0.5]
+
+
+def test_vgg_tiny_structure() -> None:
+    model = create_classifier("vgg_tiny")
+    n_params = sum(p.numel() for p in model.parameters())
+    assert 100_000 < n_params < 1_000_000
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    assert buffer.tell() < 5 * 2**20
+    features = model.backbone.features
+    assert features[0].stride == (2, 2)
+    assert sum(isinstance(m, nn.MaxPool2d) for m in model.modules()) == 5
+    activations = [m for m in model.modules() if isinstance(m, (nn.ReLU, nn.SiLU, nn.GELU))]
+    assert activations and all(type(m) is nn.ReLU and not m.inplace for m in activations)
+    layer = gradcam_layer(model)
+    assert layer is features[7]
+    middle = model.backbone.feature_info[2]
+    assert middle["module"] == "features.7" and middle["reduction"] == 8
+
+
+@pytest.mark.parametrize("size", [64, 512])
+def test_vgg_tiny_output_and_gradcam_resolution(size: int) -> None:
+    model = create_classifier("vgg_tiny").eval()
+    x = torch.rand(1, 3, size, size)
+    assert model(x).shape == (1, 1)
+    cam = LayerGradCam(model, gradcam_layer(model)).attribute(x, relu_attributions=True)
+    assert cam.shape == (1, 1, size // 8, size // 8)
+    assert bool((cam >= 0).all())
+
+
+def test_guided_backprop_differs_from_gradient() -> None:
+    torch.manual_seed(0)
+    model = create_classifier("vgg_tiny").eval()
+    x = torch.rand(1, 3, 64, 64)
+    guided = GuidedBackprop(model).attribute(x)
+    plain = Saliency(model).attribute(x, abs=False)
+    assert guided.shape == x.shape
+    assert not torch.allclose(guided, plain)
+
+
+def test_normalisation_inside_the_model() -> None:
+    torch.manual_seed(0)
+    model = create_classifier("test_resnet").eval()
+    x = torch.rand(2, 3, 64, 64)
+    cfg = model.backbone.pretrained_cfg
+    mean = torch.tensor(cfg["mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(cfg["std"]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), model.backbone((x - mean) / std))
+    x_before = x.clone()
+    model(x)
+    assert torch.equal(x, x_before)
+
+
+def test_resnet() -> None:
+    model = create_classifier("test_resnet", dropout=0.3)
+    assert isinstance(model, FundusClassifier) and model.arch == "test_resnet"
+    assert model.eval()(torch.rand(2, 3, 64, 64)).shape == (2, 1)
+    assert model.backbone.drop_rate == 0.3
+    assert gradcam_layer(model) is model.backbone.layer2
+    assert all(not m.inplace for m in model.modules() if isinstance(m, nn.ReLU))
+    bare = timm.create_model("test_resnet")
+    assert gradcam_layer(bare) is bare.layer2
+
+
+def test_num_outputs() -> None:
+    model = create_classifier("vgg_tiny", num_outputs=3).eval()
+    assert model(torch.rand(2, 3, 64, 64)).shape == (2, 3)
+
+
+def test_bad_name_lists_choices() -> None:
+    with pytest.raises(ValueError, match=r"vgg16_paper.*vgg_tiny|timm.list_models"):
+        create_classifier("no_such_net")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"num_outputs": 0}, "num_outputs"), ({"dropout": 1.0}, "dropout")],
+)
+def test_bad_arguments(kwargs: dict[str, float], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        create_classifier("vgg_tiny", **kwargs)
+
+
+def test_gradcam_layer_needs_feature_info() -> None:
+    with pytest.raises(ValueError, match="feature_info"):
+        gradcam_layer(nn.Sequential(nn.Conv2d(3, 1, 3)))
+
+
+@pytest.mark.usefixtures("empty_weight_caches")
+@pytest.mark.parametrize("name", ["vgg16_paper", "inception_v3", "test_resnet"])
+def test_pretrained_without_local_weights_raises(name: str) -> None:
+    with pytest.raises(FileNotFoundError, match=r"never downloads.*weights=PATH"):
+        create_classifier(name, pretrained=True)
+
+
+def test_pretrained_missing_file_and_tiny() -> None:
+    with pytest.raises(FileNotFoundError, match="weights"):
+        create_classifier("test_resnet", weights="/nonexistent/weights.pth")
+    with pytest.raises(ValueError, match="no pretrained weights"):
+        create_classifier("vgg_tiny", pretrained=True)
+
+
+def _assert_same_body(model: nn.Module, source: nn.Module) -> None:
+    """Every tensor but the classifier's equals the source's."""
+    ours, theirs = model.state_dict(), source.state_dict()
+    body = [k for k in theirs if not k.startswith("fc.")]
+    assert len(body) > 10 and set(body) <= set(ours)
+    for key in body:
+        torch.testing.assert_close(ours[key], theirs[key])
+
+
+def test_pretrained_from_weights_file(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    source = timm.create_model("test_resnet")
+    path = tmp_path / "weights.pth"
+    torch.save(source.state_dict(), path)
+    model = create_classifier("test_resnet", weights=path)
+    _assert_same_body(model.backbone, source)
+    assert model.backbone.fc.weight.shape == (1, source.fc.in_features)
+
+
+def test_pretrained_from_hf_cache(empty_weight_caches: Path) -> None:
+    torch.manual_seed(2)
+    source = timm.create_model("test_resnet")
+    hub_id = source.pretrained_cfg["hf_hub_id"]
+    repo = empty_weight_caches / "hf" / f"models--{hub_id.replace('/', '--')}"
+    commit = "0" * 40
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    save_file(source.state_dict(), str(snapshot / "model.safetensors"))
+    model = create_classifier("test_resnet", pretrained=True)
+    _assert_same_body(model.backbone, source)
