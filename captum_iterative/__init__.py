@@ -1,3 +1,40 @@
-"""captum-iterative: iterative augmentation of visual evidence for Captum attributions."""
+"""captum-iterative: iterative augmentation of visual evidence for Captum attributions.
+
+Explain a prediction, erase what the map found by inpainting, re-predict, and repeat until the
+classifier calls the image normal; the weighted sum of the maps shows weaker evidence too.
+"""
+
+from captum_iterative.augmentation import (
+    STOP_REASONS,
+    AugmentationResult,
+    IterativeAugmentation,
+    default_score,
+)
+from captum_iterative.binarize import BINARIZERS, binarize_otsu, otsu_threshold
+from captum_iterative.inpaint import (
+    Inpainter,
+    NavierStokesInpainter,
+    OpenCVInpainter,
+    TeleaInpainter,
+    dilate_masks,
+)
+from captum_iterative.reduce import CHANNEL_REDUCTIONS, reduce_attribution
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "BINARIZERS",
+    "CHANNEL_REDUCTIONS",
+    "STOP_REASONS",
+    "AugmentationResult",
+    "Inpainter",
+    "IterativeAugmentation",
+    "NavierStokesInpainter",
+    "OpenCVInpainter",
+    "TeleaInpainter",
+    "binarize_otsu",
+    "default_score",
+    "dilate_masks",
+    "otsu_threshold",
+    "reduce_attribution",
+]

@@ -1,0 +1,194 @@
+r"""Binarization of attribution maps: a batched torch Otsu threshold.
+
+Step 3 of the method: :math:`B^t = M^t \ge \mathrm{Otsu}(M^t)`, per image. The threshold is
+computed on the maps' device with one histogram per image and no host synchronisation. It
+reproduces :func:`skimage.filters.threshold_otsu` (``nbins=256``, bins spanning each image's
+own range, exactly as :func:`numpy.histogram` assigns values to bins), so a torch loop and a
+scikit-image loop binarize the same pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from captum_iterative._checks import check_maps, check_mask_like
+
+__all__ = [
+    "BINARIZERS",
+    "Binarizer",
+    "binarize_otsu",
+    "get_binarizer",
+    "map_range",
+    "otsu_threshold",
+]
+
+#: A binarizer maps ``maps`` (N, 1, H, W) and an optional ``valid`` (N, 1, H, W) bool mask to a
+#: bool mask (N, 1, H, W).
+Binarizer = Callable[[Tensor, Tensor | None], Tensor]
+
+
+def map_range(maps: Tensor, valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    r"""Per-image minimum and maximum of ``maps`` over the pixels inside ``valid``.
+
+    Args:
+        maps (Tensor): maps of shape ``(N, 1, H, W)`` (any float dtype).
+        valid (Tensor, optional): ``(N, 1, H, W)`` bool; pixels outside are ignored.
+            Default: None (all pixels).
+
+    Returns:
+        tuple[Tensor, Tensor]: ``(lo, hi)``, each of shape ``(N,)`` and the maps' dtype. An image
+        with no valid pixel gets ``lo = +inf`` and ``hi = -inf``.
+    """
+    flat = maps.flatten(1)
+    if valid is None:
+        return flat.amin(dim=1), flat.amax(dim=1)
+    keep = valid.flatten(1)
+    inf = torch.tensor(float("inf"), dtype=maps.dtype, device=maps.device)
+    lo = torch.where(keep, flat, inf).amin(dim=1)
+    hi = torch.where(keep, flat, -inf).amax(dim=1)
+    return lo, hi
+
+
+def _histogram(
+    flat: Tensor, keep: Tensor | None, lo: Tensor, hi: Tensor, bins: int
+) -> tuple[Tensor, Tensor]:
+    """Per-row histogram with :func:`numpy.histogram`'s bin assignment.
+
+    ``flat`` is (N, P); ``lo``/``hi`` are (N,) with ``hi > lo`` for the rows that matter.
+    Returns counts (N, bins) in float64 and the bin edges (N, bins + 1) in ``flat.dtype``.
+    """
+    n = flat.shape[0]
+    dtype = flat.dtype
+    span = (hi - lo).clamp_min(torch.finfo(dtype).tiny)
+    # Edges as numpy.linspace builds them: arange * step + start, last edge = stop.
+    steps = torch.arange(bins + 1, dtype=dtype, device=flat.device)
+    edges = steps[None, :] * (span / bins)[:, None] + lo[:, None]
+    edges[:, -1] = hi
+    # Bin index as numpy.histogram computes it, then its two edge corrections.
+    idx = ((flat - lo[:, None]) / span[:, None] * bins).floor().long().clamp_(0, bins - 1)
+    idx = idx - (flat < torch.gather(edges, 1, idx)).long()
+    idx = idx.clamp_(0, bins - 1)
+    upper = torch.gather(edges, 1, idx + 1)
+    idx = idx + ((flat >= upper) & (idx != bins - 1)).long()
+    weight = torch.ones_like(flat, dtype=torch.float64)
+    if keep is not None:
+        weight = weight * keep
+    counts = torch.zeros(n, bins, dtype=torch.float64, device=flat.device)
+    counts.scatter_add_(1, idx, weight)
+    return counts, edges
+
+
+def otsu_threshold(maps: Tensor, valid: Tensor | None = None, bins: int = 256) -> Tensor:
+    r"""Otsu's threshold of each map, computed on the maps' device.
+
+    Reproduces :func:`skimage.filters.threshold_otsu` with ``nbins=bins`` on every map (or on the
+    map's values inside ``valid``): the histogram spans the image's own ``[min, max]``, the
+    returned threshold is the centre of the bin that maximises the between-class variance, and a
+    constant map returns its value. Pixels with ``map >= threshold`` are foreground.
+
+    Args:
+        maps (Tensor): attribution maps of shape ``(N, 1, H, W)`` or ``(N, H, W)``, float.
+        valid (Tensor, optional): bool mask broadcastable to ``maps`` (e.g. a field of view of shape
+            ``(N, 1, H, W)``); only pixels inside it enter the histogram. Default: None.
+        bins (int, optional): number of histogram bins. Default: 256.
+
+    Returns:
+        Tensor: thresholds of shape ``(N,)``, in the maps' dtype (float64 for float64 maps). Maps
+        with non-finite values or without valid pixels give ``nan``.
+
+    Examples::
+
+        >>> maps = torch.rand(4, 1, 64, 64)
+        >>> thr = otsu_threshold(maps)               # (4,)
+        >>> masks = maps >= thr.view(-1, 1, 1, 1)    # (4, 1, 64, 64) bool
+    """
+    if isinstance(maps, Tensor) and maps.dim() == 3:
+        maps = maps.unsqueeze(1)
+    check_maps(maps, "maps")
+    if not isinstance(bins, int) or bins < 2:
+        raise ValueError(f"`bins` must be an integer >= 2, got {bins!r}")
+    if valid is not None:
+        valid = check_mask_like(valid, maps, "valid")
+    if not maps.is_floating_point():
+        maps = maps.double()
+    flat = maps.flatten(1)
+    keep = None if valid is None else valid.flatten(1)
+    lo, hi = map_range(maps, valid)
+    finite_rows = (
+        torch.isfinite(flat).all(dim=1)
+        if keep is None
+        else (torch.isfinite(flat) | ~keep).all(dim=1)
+    )
+    # Out-of-range (invalid) pixels are put at ``lo`` with zero weight so the binning stays sane.
+    safe_lo = torch.where(torch.isfinite(lo), lo, torch.zeros_like(lo))
+    safe_hi = torch.where(torch.isfinite(hi), hi, safe_lo)
+    if keep is not None:
+        flat = torch.where(keep, flat, safe_lo[:, None])
+    flat = torch.where(torch.isfinite(flat), flat, safe_lo[:, None])
+    counts, edges = _histogram(flat, keep, safe_lo, safe_hi, bins)
+    centers = (edges[:, :-1] + edges[:, 1:]) / 2
+    centers64 = centers.double()
+    weight1 = counts.cumsum(1)
+    weight2 = counts.flip(1).cumsum(1).flip(1)
+    mass = counts * centers64
+    mean1 = mass.cumsum(1) / weight1
+    mean2 = (mass.flip(1).cumsum(1) / weight2.flip(1)).flip(1)
+    variance12 = weight1[:, :-1] * weight2[:, 1:] * (mean1[:, :-1] - mean2[:, 1:]) ** 2
+    # numpy's argmax ignores nothing: empty leading bins give nan (0/0) there, and nan compares
+    # as the maximum in numpy; scikit-image relies on the first finite maximum because leading
+    # bins are never empty (bin 0 holds the minimum). Replace nan by -inf to be safe.
+    variance12 = torch.nan_to_num(variance12, nan=-torch.inf)
+    idx = variance12.argmax(dim=1, keepdim=True)
+    thr = torch.gather(centers, 1, idx).squeeze(1)
+    constant = safe_hi <= safe_lo
+    thr = torch.where(constant, safe_lo, thr)
+    bad = ~finite_rows | ~torch.isfinite(lo)
+    return torch.where(bad, torch.full_like(thr, float("nan")), thr)
+
+
+def binarize_otsu(maps: Tensor, valid: Tensor | None = None) -> Tensor:
+    r"""Binarize each map at its Otsu threshold: ``maps >= otsu_threshold(maps, valid)``.
+
+    Args:
+        maps (Tensor): ``(N, 1, H, W)`` float maps.
+        valid (Tensor, optional): ``(N, 1, H, W)`` bool; the threshold is computed on the values
+            inside it and the mask is clipped to it. Default: None.
+
+    Returns:
+        Tensor: ``(N, 1, H, W)`` bool masks. A map whose threshold is ``nan`` (non-finite values)
+        gives an empty mask.
+    """
+    thr = otsu_threshold(maps, valid)
+    mask = maps >= thr.view(-1, 1, 1, 1).to(maps.dtype)
+    if valid is not None:
+        mask = mask & valid
+    return mask
+
+
+#: Registry of named binarizers accepted by ``IterativeAugmentation(binarizer=...)``.
+BINARIZERS: dict[str, Binarizer] = {"otsu": binarize_otsu}
+
+
+def get_binarizer(binarizer: str | Callable[..., Tensor]) -> Binarizer:
+    """Resolve a binarizer name from :data:`BINARIZERS` or check a callable.
+
+    Args:
+        binarizer (str or callable): a registered name, or a callable ``(maps, valid) -> mask``
+            taking ``maps`` (N, 1, H, W) and ``valid`` (N, 1, H, W) bool or None and returning a
+            bool mask (N, 1, H, W).
+
+    Returns:
+        callable: the binarizer.
+    """
+    if isinstance(binarizer, str):
+        if binarizer not in BINARIZERS:
+            raise ValueError(
+                f"`binarizer` must be one of {sorted(BINARIZERS)} or a callable, got {binarizer!r}"
+            )
+        return BINARIZERS[binarizer]
+    if not callable(binarizer):
+        raise TypeError(f"`binarizer` must be a string or a callable, got {type(binarizer)}")
+    return binarizer

@@ -1,0 +1,101 @@
+r"""The inpainter protocol shared by every inpainter of the package.
+
+Step 4 of the method replaces the binarized evidence :math:`B^t` by plausible background.
+Every inpainter takes ``images`` (N, C, H, W), ``masks`` (N, 1, H, W) bool and an optional field
+of view ``valid`` (N, 1, H, W) bool, and returns new images of the same shape, dtype and device in
+which only masked pixels differ. :class:`Inpainter` enforces that contract (shape checks, optional
+mask dilation, clipping to ``valid`` and the final write-back) so subclasses only implement
+:meth:`Inpainter._fill`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from kornia.morphology import dilation as _kornia_dilation
+from torch import Tensor
+
+from captum_iterative._checks import check_mask_like, check_positive_int
+
+__all__ = ["Inpainter", "dilate_masks", "disk"]
+
+
+def disk(radius: int, device: torch.device | str | None = None) -> Tensor:
+    """Disk structuring element, ``(2 r + 1, 2 r + 1)`` float: 1 where ``y^2 + x^2 <= r^2``."""
+    r = torch.arange(-radius, radius + 1, device=device)
+    return ((r[:, None] ** 2 + r[None, :] ** 2) <= radius**2).float()
+
+
+def dilate_masks(masks: Tensor, radius: int) -> Tensor:
+    r"""Dilate bool masks by a disk of ``radius`` pixels with :func:`kornia.morphology.dilation`.
+
+    Args:
+        masks (Tensor): ``(N, 1, H, W)`` bool masks.
+        radius (int): dilation radius in pixels; 0 returns ``masks`` unchanged.
+
+    Returns:
+        Tensor: ``(N, 1, H, W)`` bool masks, on ``masks``' device.
+    """
+    if radius == 0:
+        return masks
+    kernel = disk(radius, device=masks.device)
+    grown = _kornia_dilation(masks.float(), kernel, border_type="constant", border_value=0.0)
+    return grown > 0.5
+
+
+class Inpainter(ABC):
+    r"""Base class of inpainters: ``inpainter(images, masks, valid=None) -> images``.
+
+    Subclasses implement :meth:`_fill`; calling the instance checks the arguments, dilates the
+    masks by ``dilation`` pixels, clips them to ``valid`` and writes the fill back into the masked
+    pixels only, so unmasked pixels (and every pixel outside ``valid``) are returned bit-identical.
+
+    Args:
+        dilation (int, optional): grow each mask by a disk of this many pixels before filling.
+            0 is the paper's setting; 2-3 px helps to remove the blurred halo around lesions.
+            Default: 0.
+    """
+
+    def __init__(self, dilation: int = 0) -> None:
+        self.dilation = check_positive_int(dilation, "dilation", minimum=0)
+
+    def __call__(self, images: Tensor, masks: Tensor, valid: Tensor | None = None) -> Tensor:
+        r"""Inpaint the masked pixels of each image.
+
+        Args:
+            images (Tensor): ``(N, C, H, W)`` floating-point images (any range).
+            masks (Tensor): ``(N, 1, H, W)`` bool; ``True`` marks pixels to replace.
+            valid (Tensor, optional): ``(N, 1, H, W)`` bool field of view. Pixels outside it are
+                neither used as data nor changed, and the masks are clipped to it. Default: None.
+
+        Returns:
+            Tensor: ``(N, C, H, W)`` images with the input's dtype and device; pixels outside the
+            (dilated, clipped) masks are bit-identical to ``images``.
+        """
+        if not isinstance(images, Tensor):
+            raise TypeError(f"`images` must be a torch.Tensor, got {type(images)}")
+        if images.dim() != 4:
+            raise ValueError(f"`images` must have shape (N, C, H, W), got {tuple(images.shape)}")
+        if not images.is_floating_point():
+            raise TypeError(f"`images` must be floating point, got dtype {images.dtype}")
+        masks = check_mask_like(masks, images, "masks")
+        if valid is not None:
+            valid = check_mask_like(valid, images, "valid")
+        masks = dilate_masks(masks, self.dilation)
+        if valid is not None:
+            masks = masks & valid
+        filled = self._fill(images, masks, valid)
+        return torch.where(masks, filled.to(images.dtype), images)
+
+    @abstractmethod
+    def _fill(self, images: Tensor, masks: Tensor, valid: Tensor | None) -> Tensor:
+        """Return ``(N, C, H, W)`` images whose masked pixels hold the fill.
+
+        ``masks`` are already dilated and clipped to ``valid``; pixels outside the masks may hold
+        anything (the caller keeps the originals there).
+        """
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({params})"

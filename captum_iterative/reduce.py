@@ -1,0 +1,131 @@
+r"""From an attribution to one map per image at input resolution.
+
+Step 2 of the method needs :math:`M^t` as an ``m x n`` map, but Captum returns input-shaped
+attributions with ``C`` channels (Saliency, GuidedBackprop, IntegratedGradients, ...) or
+layer-shaped ones at a coarser resolution (LayerGradCam, ...). :func:`reduce_attribution`
+reduces the channels and upsamples layer maps bilinearly with Captum's own
+:meth:`captum.attr.LayerAttribution.interpolate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from captum.attr import LayerAttribution
+from torch import Tensor
+
+__all__ = ["CHANNEL_REDUCTIONS", "ChannelReduction", "get_channel_reduction", "reduce_attribution"]
+
+#: A channel reduction maps an attribution (N, C, H, W) to a map (N, 1, H, W).
+ChannelReduction = Callable[[Tensor], Tensor]
+
+
+def _abs_max(attr: Tensor) -> Tensor:
+    return attr.abs().amax(dim=1, keepdim=True)
+
+
+def _abs_sum(attr: Tensor) -> Tensor:
+    return attr.abs().sum(dim=1, keepdim=True)
+
+
+def _sum(attr: Tensor) -> Tensor:
+    return attr.sum(dim=1, keepdim=True)
+
+
+def _max(attr: Tensor) -> Tensor:
+    return attr.amax(dim=1, keepdim=True)
+
+
+def _mean(attr: Tensor) -> Tensor:
+    return attr.mean(dim=1, keepdim=True)
+
+
+#: Registry of named channel reductions (``channel_reduction=`` of ``IterativeAugmentation``):
+#: ``"abs_max"`` (max of ``|a|`` over channels, the usual saliency map), ``"abs_sum"``,
+#: ``"sum"`` (common for integrated gradients), ``"max"`` and ``"mean"``.
+CHANNEL_REDUCTIONS: dict[str, ChannelReduction] = {
+    "abs_max": _abs_max,
+    "abs_sum": _abs_sum,
+    "sum": _sum,
+    "max": _max,
+    "mean": _mean,
+}
+
+
+def get_channel_reduction(reduction: str | ChannelReduction) -> ChannelReduction:
+    """Resolve a reduction name from :data:`CHANNEL_REDUCTIONS` or check a callable."""
+    if isinstance(reduction, str):
+        if reduction not in CHANNEL_REDUCTIONS:
+            raise ValueError(
+                f"`channel_reduction` must be one of {sorted(CHANNEL_REDUCTIONS)} or a callable, "
+                f"got {reduction!r}"
+            )
+        return CHANNEL_REDUCTIONS[reduction]
+    if not callable(reduction):
+        raise TypeError(
+            f"`channel_reduction` must be a string or a callable, got {type(reduction).__name__}"
+        )
+    return reduction
+
+
+def reduce_attribution(
+    attribution: Tensor | tuple[Tensor, ...],
+    input_size: tuple[int, int],
+    reduction: str | ChannelReduction = "abs_max",
+    interpolate_mode: str = "bilinear",
+) -> Tensor:
+    r"""Reduce an attribution to one channel at the input's spatial size.
+
+    The channel reduction is applied first (also to one-channel attributions, so ``"abs_max"``
+    takes ``|a|`` of a signed one-channel map), then maps whose spatial size differs from
+    ``input_size`` (layer attributions) are upsampled with
+    :meth:`captum.attr.LayerAttribution.interpolate` (bilinear by default, ``align_corners=False``).
+
+    Args:
+        attribution (Tensor or tuple[Tensor]): ``(N, C, h, w)`` attribution, or a 1-tuple holding
+            one (as Captum returns for tuple inputs).
+        input_size (tuple[int, int]): ``(H, W)`` of the explained images.
+        reduction (str or callable, optional): a name of :data:`CHANNEL_REDUCTIONS` or a callable
+            ``(N, C, h, w) -> (N, 1, h, w)``. Default: ``"abs_max"``.
+        interpolate_mode (str, optional): mode of the upsampling. Default: ``"bilinear"``.
+
+    Returns:
+        Tensor: ``(N, 1, H, W)`` map in the attribution's floating dtype.
+
+    Examples::
+
+        >>> attr = torch.randn(2, 3, 224, 224)        # e.g. GuidedBackprop output
+        >>> reduce_attribution(attr, (224, 224)).shape
+        torch.Size([2, 1, 224, 224])
+        >>> cam = torch.rand(2, 1, 28, 28)            # e.g. LayerGradCam output
+        >>> reduce_attribution(cam, (224, 224)).shape
+        torch.Size([2, 1, 224, 224])
+    """
+    if isinstance(attribution, tuple):
+        if len(attribution) != 1:
+            raise ValueError(
+                f"the attribution returned a tuple of {len(attribution)} tensors; "
+                "IterativeAugmentation explains a single image tensor"
+            )
+        attribution = attribution[0]
+    if not isinstance(attribution, Tensor):
+        raise TypeError(f"the attribution returned {type(attribution)}, expected a Tensor")
+    if attribution.dim() != 4:
+        raise ValueError(
+            f"the attribution has shape {tuple(attribution.shape)}; expected an input-shaped "
+            "(N, C, H, W) attribution or a spatial layer map (N, C', h, w). Token-shaped layer "
+            "outputs (e.g. of a ViT block) cannot be mapped to pixels."
+        )
+    if not attribution.is_floating_point():
+        attribution = attribution.float()
+    fn = get_channel_reduction(reduction)
+    reduced = fn(attribution)
+    if reduced.dim() != 4 or reduced.shape[1] != 1 or reduced.shape[0] != attribution.shape[0]:
+        raise ValueError(
+            f"`channel_reduction` must return (N, 1, h, w), got {tuple(reduced.shape)} "
+            f"from an attribution of shape {tuple(attribution.shape)}"
+        )
+    if tuple(reduced.shape[2:]) != tuple(input_size):
+        reduced = LayerAttribution.interpolate(reduced, tuple(input_size), interpolate_mode)
+    return reduced.to(torch.promote_types(reduced.dtype, torch.float32))

@@ -1,0 +1,67 @@
+"""Channel reduction and upsampling of attributions to one input-sized map."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from captum_iterative import reduce_attribution
+from captum_iterative.reduce import get_channel_reduction
+
+ATTR = torch.tensor([[[[1.0, -4.0]], [[-3.0, 2.0]], [[0.5, 0.5]]]])  # (1, 3, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("abs_max", [3.0, 4.0]),
+        ("abs_sum", [4.5, 6.5]),
+        ("sum", [-1.5, -1.5]),
+        ("max", [1.0, 2.0]),
+        ("mean", [-0.5, -0.5]),
+    ],
+)
+def test_named_reductions_known_answers(name: str, expected: list[float]) -> None:
+    out = reduce_attribution(ATTR, (1, 2), name)
+    assert out.shape == (1, 1, 1, 2)
+    assert out.flatten().tolist() == pytest.approx(expected)
+
+
+def test_callable_reduction_and_tuple_output() -> None:
+    out = reduce_attribution((ATTR,), (1, 2), lambda a: a[:, :1])
+    assert out.flatten().tolist() == [1.0, -4.0]
+
+
+def test_layer_maps_are_upsampled_bilinearly() -> None:
+    cam = torch.rand(2, 1, 7, 5)
+    out = reduce_attribution(cam, (28, 20), "sum")
+    expected = F.interpolate(cam, (28, 20), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(out, expected)
+
+
+def test_reduction_applies_before_upsampling() -> None:
+    layer = torch.randn(1, 4, 3, 3)
+    out = reduce_attribution(layer, (6, 6), "abs_max")
+    expected = F.interpolate(layer.abs().amax(1, keepdim=True), (6, 6), mode="bilinear")
+    torch.testing.assert_close(out, expected)
+
+
+def test_input_is_not_modified() -> None:
+    attr = torch.randn(2, 3, 4, 4)
+    before = attr.clone()
+    reduce_attribution(attr, (4, 4), "abs_max")
+    assert torch.equal(attr, before)
+
+
+def test_bad_shapes_and_names() -> None:
+    with pytest.raises(ValueError, match="Token-shaped"):
+        reduce_attribution(torch.rand(2, 17, 64), (16, 16))
+    with pytest.raises(ValueError, match="tuple of 2"):
+        reduce_attribution((torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4)), (4, 4))
+    with pytest.raises(ValueError, match="channel_reduction"):
+        reduce_attribution(torch.rand(1, 3, 4, 4), (4, 4), lambda a: a)
+    with pytest.raises(ValueError, match="channel_reduction"):
+        get_channel_reduction("median")
+    with pytest.raises(TypeError, match="channel_reduction"):
+        get_channel_reduction(7)  # type: ignore[arg-type]
