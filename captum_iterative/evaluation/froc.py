@@ -305,7 +305,7 @@ def resize_masks_checked(
 
         >>> mask = np.zeros((9, 9), dtype=bool)
         >>> mask[4, 4] = True                      # centre of the middle 3 x 3 cell
-        >>> resize_masks_checked(mask, 3).sum()
+        >>> int(resize_masks_checked(mask, 3).sum())
         1
     """
     array = _to_numpy(mask, "mask")
