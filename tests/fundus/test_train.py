@@ -1,0 +1,278 @@
+"""Tests of classifier training, ROC threshold selection, checkpoints and resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import cohen_kappa_score, roc_auc_score, roc_curve
+from torch.utils.data import Dataset, WeightedRandomSampler
+
+from captum_iterative.fundus.train import (
+    balanced_sample_weights,
+    default_augmentation,
+    load_classifier,
+    predict,
+    referable_metrics,
+    train_classifier,
+)
+from captum_iterative.fundus.types import FundusSample
+
+SIZE = 64
+
+
+class DotsDataset(Dataset[FundusSample]):
+    """Grey discs with ``3 * grade`` dark dots: a graded toy fundus set."""
+
+    def __init__(self, grades: list[int], seed: int, size: int = SIZE) -> None:
+        self.grades = grades
+        self.seed = seed
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.grades)
+
+    def __getitem__(self, index: int) -> FundusSample:
+        rng = np.random.default_rng([self.seed, index])
+        yy, xx = np.mgrid[: self.size, : self.size]
+        c = (self.size - 1) / 2
+        fov = (yy - c) ** 2 + (xx - c) ** 2 <= (0.45 * self.size) ** 2
+        image = np.full((self.size, self.size, 3), 128, np.uint8)
+        image[fov] = (200, 120, 80)
+        grade = self.grades[index]
+        for y, x in rng.integers(self.size // 4, 3 * self.size // 4, size=(3 * grade, 2)):
+            image[y - 1 : y + 2, x - 1 : x + 2] = (40, 10, 10)
+        return FundusSample(image, grade, {}, fov, f"dots{index:03d}")
+
+
+TRAIN_GRADES = [0, 0, 0, 0, 0, 0, 1, 1, 2, 2, 3, 4]
+VAL_GRADES = [0, 0, 0, 1, 1, 2, 3, 4]
+
+
+def _train(out: Path, epochs: int, **kwargs: object) -> object:
+    options = {
+        "epochs": epochs,
+        "batch_size": 4,
+        "lr": 1e-3,
+        "input_size": SIZE,
+        "out": out,
+        "progress": False,
+        "seed": 3,
+    }
+    options.update(kwargs)
+    return train_classifier(
+        DotsDataset(TRAIN_GRADES, seed=0),
+        DotsDataset(VAL_GRADES, seed=1),
+        "vgg_tiny",
+        **options,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    out = tmp_path_factory.mktemp("run") / "model.pt"
+    return out, _train(out, epochs=2)
+
+
+def _val_images() -> torch.Tensor:
+    data = DotsDataset(VAL_GRADES, seed=1)
+    return torch.stack(
+        [torch.from_numpy(data[i].image.transpose(2, 0, 1).copy()) for i in range(len(data))]
+    )
+
+
+def test_checkpoint_restores_the_model(trained: tuple[Path, object]) -> None:
+    out, result = trained
+    assert result.checkpoint == out and out.is_file()
+    assert result.last_checkpoint.is_file()
+    assert [int(h["epoch"]) for h in result.history] == [1, 2]
+    model, info = load_classifier(out)
+    assert not model.training
+    assert info.arch == "vgg_tiny" and info.input_size == SIZE and info.epoch == result.best_epoch
+    scores = predict(model, _val_images())
+    assert scores.shape == (len(VAL_GRADES),)
+    restored = referable_metrics(scores, VAL_GRADES)
+    for key in ("auc", "th_pred", "sensitivity", "specificity", "kappa"):
+        assert restored[key] == info.metrics[key], key
+    again, _ = load_classifier(out)
+    x = _val_images().float() / 255
+    with torch.no_grad():
+        assert torch.equal(model(x), again(x))
+    assert sorted(p.name for p in out.parent.iterdir()) == ["model.last.pt", "model.pt"]
+
+
+def test_th_pred_is_roc_point_closest_to_corner(trained: tuple[Path, object]) -> None:
+    out, result = trained
+    model, info = load_classifier(out)
+    scores = predict(model, _val_images())
+    labels = np.asarray(VAL_GRADES) >= 2
+    fpr, tpr, thresholds = roc_curve(labels, scores, drop_intermediate=False)
+    distance = np.where(np.isfinite(thresholds), np.hypot(fpr, 1 - tpr), np.inf)
+    expected = thresholds[np.argmin(distance)]
+    assert info.th_pred == pytest.approx(expected)
+    assert result.th_pred == info.th_pred
+    assert info.metrics["auc"] == pytest.approx(roc_auc_score(labels, scores))
+    best = max(result.history, key=lambda h: h["auc"])
+    assert result.metrics["auc"] == best["auc"]
+
+
+def test_resume_continues_the_epoch_count(tmp_path: Path) -> None:
+    straight = _train(tmp_path / "a" / "m.pt", epochs=2)
+    _train(tmp_path / "b" / "m.pt", epochs=1)
+    resumed = _train(tmp_path / "b" / "m.pt", epochs=2, resume=True)
+    assert [int(h["epoch"]) for h in resumed.history] == [1, 2]
+    last = torch.load(resumed.last_checkpoint, weights_only=True)
+    assert last["epoch"] == 2
+    reference = torch.load(straight.last_checkpoint, weights_only=True)
+    for key, value in reference["state_dict"].items():
+        torch.testing.assert_close(last["state_dict"][key], value, rtol=1e-5, atol=1e-6)
+    assert resumed.history[1]["train_loss"] == pytest.approx(
+        straight.history[1]["train_loss"], rel=1e-5
+    )
+
+
+def test_resume_errors(tmp_path: Path, trained: tuple[Path, object]) -> None:
+    with pytest.raises(FileNotFoundError, match="resume"):
+        _train(tmp_path / "none.pt", epochs=1, resume=True)
+    out, _ = trained
+    with pytest.raises(ValueError, match="vgg_tiny"):
+        train_classifier(
+            DotsDataset(TRAIN_GRADES, 0),
+            DotsDataset(VAL_GRADES, 1),
+            "test_resnet",
+            epochs=3,
+            batch_size=4,
+            input_size=SIZE,
+            out=out,
+            resume=True,
+            progress=False,
+        )
+
+
+def test_load_other_architecture_raises(tmp_path: Path, trained: tuple[Path, object]) -> None:
+    out, _ = trained
+    with pytest.raises(ValueError, match=r"'vgg_tiny'.*'test_resnet'"):
+        load_classifier(out, arch="test_resnet")
+    ckpt = torch.load(out, weights_only=True)
+    ckpt["arch"] = "test_resnet"
+    forged = tmp_path / "forged.pt"
+    torch.save(ckpt, forged)
+    with pytest.raises(ValueError, match="do not fit"):
+        load_classifier(forged)
+    torch.save({"state_dict": {}}, tmp_path / "plain.pt")
+    with pytest.raises(ValueError, match="not a captum_iterative"):
+        load_classifier(tmp_path / "plain.pt")
+
+
+def test_bad_inputs(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="uint8 \\(32, 32, 3\\)"):
+        _train(tmp_path / "m.pt", epochs=1, input_size=32)
+    with pytest.raises(ValueError, match="val_ds"):
+        train_classifier(
+            DotsDataset(TRAIN_GRADES, 0),
+            DotsDataset([0, 1, 0], 1),
+            "vgg_tiny",
+            epochs=1,
+            batch_size=4,
+            input_size=SIZE,
+            out=tmp_path / "m.pt",
+            progress=False,
+        )
+    with pytest.raises(ValueError, match="epochs"):
+        _train(tmp_path / "m.pt", epochs=0)
+
+
+def test_transform_is_applied(tmp_path: Path) -> None:
+    def shrink(sample: FundusSample) -> FundusSample:
+        return sample._replace(image=np.ascontiguousarray(sample.image[::2, ::2]))
+
+    result = train_classifier(
+        DotsDataset(TRAIN_GRADES, 0, size=128),
+        DotsDataset(VAL_GRADES, 1, size=128),
+        "vgg_tiny",
+        epochs=1,
+        batch_size=4,
+        input_size=SIZE,
+        out=tmp_path / "m.pt",
+        transform=shrink,
+        preprocessing={"name": "shrink"},
+        progress=False,
+    )
+    _, info = load_classifier(result.checkpoint)
+    assert info.preprocessing == {"name": "shrink"}
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=40))
+def test_balanced_weights_are_inverse_class_frequency(grades: list[int]) -> None:
+    weights = balanced_sample_weights(grades).numpy()
+    counts = {g: grades.count(g) for g in set(grades)}
+    np.testing.assert_allclose(weights, [1 / counts[g] for g in grades])
+    for g in counts:
+        assert weights[np.asarray(grades) == g].sum() == pytest.approx(1.0)
+
+
+def test_balanced_sampler_draws_grades_equally() -> None:
+    grades = [0] * 80 + [1] * 10 + [2] * 5 + [3] * 4 + [4] * 1
+    sampler = WeightedRandomSampler(
+        balanced_sample_weights(grades), 20_000, generator=torch.Generator().manual_seed(0)
+    )
+    drawn = np.bincount(np.asarray(grades)[list(sampler)], minlength=5) / 20_000
+    np.testing.assert_allclose(drawn, 0.2, atol=0.015)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_augmentation_keeps_shape_and_range(seed: int) -> None:
+    torch.manual_seed(seed)
+    x = torch.rand(4, 3, 48, 48)
+    before = x.clone()
+    y = default_augmentation()(x)
+    assert y.shape == x.shape and y.dtype == torch.float32
+    assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+    assert torch.equal(x, before)
+    grey = torch.full((4, 3, 48, 48), 128 / 255)
+    out = default_augmentation()(grey)
+    flat = out.flatten(1)
+    assert torch.allclose(flat, flat[:, :1].expand_as(flat), atol=1e-5)
+
+
+def test_referable_metrics_known_answer() -> None:
+    grades = np.array([0, 0, 1, 1, 2, 3, 4, 4])
+    metrics = referable_metrics(grades.astype(float), grades)
+    assert metrics == {
+        "auc": 1.0,
+        "th_pred": 2.0,
+        "sensitivity": 1.0,
+        "specificity": 1.0,
+        "kappa": 1.0,
+    }
+    with pytest.raises(ValueError, match="one class"):
+        referable_metrics([0.1, 0.2], [0, 1])
+    with pytest.raises(ValueError, match="entries"):
+        referable_metrics([0.1, 0.2], [0, 1, 2])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.floats(-1, 5)), min_size=2, max_size=30).filter(
+        lambda pairs: len({g >= 2 for g, _ in pairs}) == 2
+    )
+)
+def test_referable_metrics_match_sklearn(pairs: list[tuple[int, float]]) -> None:
+    grades = np.array([g for g, _ in pairs])
+    scores = np.array([s for _, s in pairs])
+    metrics = referable_metrics(scores, grades)
+    labels = grades >= 2
+    fpr, tpr, thr = roc_curve(labels, scores, drop_intermediate=False)
+    best = np.argmin(np.where(np.isfinite(thr), fpr**2 + (1 - tpr) ** 2, np.inf))
+    assert metrics["auc"] == pytest.approx(roc_auc_score(labels, scores))
+    assert metrics["th_pred"] == thr[best]
+    assert metrics["sensitivity"] == pytest.approx(tpr[best])
+    assert metrics["specificity"] == pytest.approx(1 - fpr[best])
+    stages = np.clip(np.floor(scores + 0.5), 0, 4)
+    kappa = cohen_kappa_score(grades, stages, weights="quadratic", labels=range(5))
+    assert metrics["kappa"] == pytest.approx(kappa, nan_ok=True)
