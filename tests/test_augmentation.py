@@ -11,7 +11,7 @@ import pytest
 import timm
 import torch
 from captum.attr import GuidedBackprop, IntegratedGradients, LayerGradCam, Saliency
-from conftest import BlobScore, blob_image
+from helpers import BlobScore, blob_image
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from skimage.filters import threshold_otsu
