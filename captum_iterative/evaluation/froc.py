@@ -7,7 +7,10 @@ paper reports the sensitivity at an average of 10 false positives per image (SE/
 
 The choices the paper leaves open are fixed here, each with a keyword of :func:`froc`:
 
-- a lesion is a connected component of the boolean reference mask (``connectivity=8``);
+- a lesion is a connected component of the boolean reference mask (``connectivity=8``), or,
+  when an integer label image is given instead of a mask, the pixels of one positive label
+  (lesions labelled at native resolution and carried to the maps' frame by
+  :func:`resize_lesion_labels` keep their identity even where they touch);
 - a pixel is inside the disc when :math:`dy^2 + dx^2 \le r^2` (integer pixel offsets from the
   detection);
 - one disc may detect several lesions; each lesion is counted once;
@@ -48,6 +51,7 @@ __all__ = [
     "Detection",
     "FrocResult",
     "froc",
+    "resize_lesion_labels",
     "resize_masks_checked",
     "scale_radius",
 ]
@@ -351,6 +355,79 @@ def resize_masks_checked(
     return resized > 0
 
 
+def resize_lesion_labels(
+    labels: ArrayOrTensor, size: int | tuple[int, int]
+) -> tuple[np.ndarray, int]:
+    """Carry lesions labelled at native resolution to another frame without losing any.
+
+    Each output pixel covers a rectangle of source pixels; a lesion claims every output pixel
+    whose rectangle holds at least one of its pixels (the ``"any"`` rule), so no lesion vanishes
+    when a mask is shrunk, and lesions keep their own labels even where their footprints touch
+    (touching lesions are not merged, unlike thresholding a resized boolean mask). Where two
+    lesions claim the same output pixel the smaller lesion (fewer source pixels) gets it, so small
+    lesions survive next to large ones; a lesion can still be lost when smaller lesions claim all
+    of its pixels, which only happens when several lesions fall into one output pixel: the number
+    of such lesions is returned.
+
+    Args:
+        labels (np.ndarray or Tensor): ``(H, W)`` integer label image at native resolution (0 =
+            background), e.g. ``skimage.measure.label(mask, connectivity=2)``.
+        size (int or tuple[int, int]): output ``(height, width)``, or one int for a square.
+
+    Returns:
+        tuple[np.ndarray, int]: the ``(height, width)`` ``int32`` label image (same ids), and the
+        number of lesions that lost every pixel.
+
+    Examples::
+
+        >>> labels = np.zeros((9, 9), dtype=np.int32)
+        >>> labels[0, 0] = 1; labels[0, 3] = 2      # two 1-pixel lesions, 3 px apart
+        >>> small, lost = resize_lesion_labels(labels, 3)
+        >>> sorted(np.unique(small[small > 0]).tolist()), lost   # both kept, one pixel each
+        ([1, 2], 0)
+    """
+    array = _to_numpy(labels, "labels")
+    if array.ndim != 2 or not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(
+            f"`labels` must be an (H, W) integer label image, got {array.dtype} {array.shape}"
+        )
+    if isinstance(size, tuple) and len(size) == 2:
+        height, width = int(size[0]), int(size[1])
+    elif isinstance(size, int) and not isinstance(size, bool):
+        height, width = size, size
+    else:
+        raise TypeError(f"`size` must be an int or a (height, width) tuple, got {size!r}")
+    if height < 1 or width < 1:
+        raise ValueError(f"`size` must be positive, got {size!r}")
+    rows, cols = np.nonzero(array > 0)
+    ids = array[rows, cols].astype(np.int64)
+    out = np.zeros((height, width), dtype=np.int32)
+    if ids.size == 0:
+        return out, 0
+    h, w = array.shape
+    # Output pixels overlapped by source pixel [y, y + 1): floor(y s) .. ceil((y + 1) s) - 1.
+    sy, sx = height / h, width / w
+    y0 = np.floor(rows * sy).astype(np.int64)
+    y1 = np.minimum(np.ceil((rows + 1) * sy).astype(np.int64), height)
+    x0 = np.floor(cols * sx).astype(np.int64)
+    x1 = np.minimum(np.ceil((cols + 1) * sx).astype(np.int64), width)
+    span_y, span_x = int((y1 - y0).max()), int((x1 - x0).max())
+    pix, lab = [], []
+    for dy in range(span_y):
+        for dx in range(span_x):
+            keep = (y0 + dy < y1) & (x0 + dx < x1)
+            pix.append((y0[keep] + dy) * width + x0[keep] + dx)
+            lab.append(ids[keep])
+    pixels, owners = np.concatenate(pix), np.concatenate(lab)
+    sizes = np.bincount(ids)[owners]
+    order = np.lexsort((owners, sizes, pixels))
+    pixels, owners = pixels[order], owners[order]
+    first = np.unique(pixels, return_index=True)[1]
+    out.flat[pixels[first]] = owners[first]
+    lost = np.setdiff1d(np.unique(ids), out).size
+    return out, int(lost)
+
+
 def froc(
     maps: Sequence[ArrayOrTensor] | ArrayOrTensor,
     masks: Sequence[ArrayOrTensor] | ArrayOrTensor,
@@ -384,8 +461,9 @@ def froc(
         maps (sequence of np.ndarray or Tensor): one ``(H_i, W_i)`` real-valued map per image
             (an ``(N, H, W)`` array also works). Values must be finite. Not modified.
         masks (sequence of np.ndarray or Tensor): ``(H_i, W_i)`` bool lesion masks, one per
-            map. An all-False mask is an image without lesions: its detections are false
-            positives and it counts in the number of images.
+            map, or integer label images (0 = background, each positive value one lesion, e.g.
+            from :func:`resize_lesion_labels`). An image without lesions still counts: its
+            detections are false positives and it counts in the number of images.
         radius (float): detection radius in pixels (>= 0); see :func:`scale_radius`.
         max_detections (int, optional): at most this many detections per image (>= 1);
             the curve then describes the capped scan. Default: None (no cap).
@@ -451,9 +529,8 @@ def froc(
     lesions_per_image = np.zeros(n_images, dtype=np.int64)
     for i in range(n_images):
         work = _check_map(maps[i], f"maps[{i}]")
-        mask = _check_mask(masks[i], f"masks[{i}]", work.shape, i)
-        labels, n_lesions = label_components(
-            mask, connectivity=skimage_connectivity, return_num=True
+        labels, n_lesions = _lesion_labels(
+            masks[i], f"masks[{i}]", work.shape, i, skimage_connectivity
         )
         lesions_per_image[i] = n_lesions
         ignore = None
@@ -655,12 +732,30 @@ def _check_map(value: object, name: str) -> np.ndarray:
     return work
 
 
+def _lesion_labels(
+    value: object, name: str, shape: tuple[int, ...], index: int, connectivity: int
+) -> tuple[np.ndarray, int]:
+    """Lesion label image and lesion count of a bool mask or an integer label image."""
+    array = _to_numpy(value, name)
+    if np.issubdtype(array.dtype, np.integer):
+        if array.shape != shape:
+            raise ValueError(
+                f"`{name}` has shape {array.shape}, but `maps[{index}]` has shape {shape}"
+            )
+        if (array < 0).any():
+            raise ValueError(f"`{name}` is a label image with negative labels")
+        return array, int(np.unique(array[array > 0]).size)
+    mask = _check_mask(value, name, shape, index)
+    labels, n_lesions = label_components(mask, connectivity=connectivity, return_num=True)
+    return labels, int(n_lesions)
+
+
 def _check_mask(value: object, name: str, shape: tuple[int, ...], index: int) -> np.ndarray:
     array = _to_numpy(value, name)
     if array.dtype != np.bool_:
         raise TypeError(
-            f"`{name}` must be a bool mask, got dtype {array.dtype}; threshold it first "
-            "(e.g. `mask > 0`)"
+            f"`{name}` must be a bool mask (or, for lesion masks, an integer label image), got "
+            f"dtype {array.dtype}; threshold it first (e.g. `mask > 0`)"
         )
     if array.shape != shape:
         raise ValueError(f"`{name}` has shape {array.shape}, but `maps[{index}]` has shape {shape}")

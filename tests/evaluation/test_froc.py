@@ -319,7 +319,7 @@ def test_invalid_inputs_raise_clear_errors() -> None:
     with pytest.raises(ValueError, match=r"maps\[0\]"):
         froc([np.full((8, 8), np.inf)], [mask], radius=1.0)
     with pytest.raises(TypeError, match=r"masks\[0\].*bool"):
-        froc([m], [mask.astype(np.uint8)], radius=1.0)
+        froc([m], [mask.astype(np.float32)], radius=1.0)
     with pytest.raises(TypeError, match=r"maps\[0\]"):
         froc([mask], [mask], radius=1.0)
     with pytest.raises(ValueError, match="masks"):
@@ -570,3 +570,69 @@ def test_resize_checked_upsampling_keeps_lesions_and_validates() -> None:
         resize_masks_checked(mask, (2.0, 2))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="on_vanish"):
         resize_masks_checked(mask, 2, on_vanish="ignore")  # type: ignore[arg-type]
+
+
+# -- lesions labelled at native resolution ---------------------------------------------------
+
+
+def test_label_images_give_the_same_result_as_masks() -> None:
+    from skimage.measure import label
+
+    rng = np.random.default_rng(7)
+    maps = [rng.random((40, 40)) for _ in range(3)]
+    masks = [rng.random((40, 40)) > 0.97 for _ in range(3)]
+    labels = [label(m, connectivity=2).astype(np.int32) for m in masks]
+    a = froc(maps, masks, 3.0)
+    b = froc(maps, labels, 3.0)
+    np.testing.assert_array_equal(a.sensitivity, b.sensitivity)
+    np.testing.assert_array_equal(a.fps_per_image, b.fps_per_image)
+    assert a.n_lesions == b.n_lesions
+
+
+def test_touching_lesions_stay_separate_in_a_label_image() -> None:
+    labels = np.zeros((10, 10), dtype=np.int32)
+    labels[4, 4] = 1
+    labels[4, 5] = 2  # touches lesion 1: one component as a mask, two lesions as labels
+    heat = np.zeros((10, 10))
+    heat[4, 4] = 1.0
+    assert froc([heat], [labels], 0.0).n_lesions == 2
+    assert froc([heat], [labels > 0], 0.0).n_lesions == 1
+    assert froc([heat], [labels], 0.0).sensitivity_at(0.0) == 0.5
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), size=st.integers(5, 30))
+def test_resize_lesion_labels_keeps_every_lesion_when_shrinking(seed: int, size: int) -> None:
+    from skimage.measure import label
+
+    from captum_iterative.evaluation.froc import resize_lesion_labels
+
+    rng = np.random.default_rng(seed)
+    mask = rng.random((60, 47)) > 0.985
+    labels = label(mask, connectivity=2)
+    small, lost = resize_lesion_labels(labels, size)
+    kept = np.unique(small[small > 0])
+    assert set(kept.tolist()) <= set(range(1, labels.max() + 1))
+    assert kept.size + lost == labels.max()
+    # a lesion is only lost when its every output pixel went to a smaller lesion
+    for lesion in np.setdiff1d(np.arange(1, labels.max() + 1), kept):
+        assert (labels == lesion).sum() >= 1
+    # every claimed pixel is covered by a source pixel of its lesion ("any" rule)
+    ys, xs = np.nonzero(small)
+    for y, x in zip(ys[:50], xs[:50], strict=True):
+        block = labels[
+            int(y * 60 / size) : int(np.ceil((y + 1) * 60 / size)),
+            int(x * 47 / size) : int(np.ceil((x + 1) * 47 / size)),
+        ]
+        assert small[y, x] in block
+
+
+def test_resize_lesion_labels_upsampling_is_a_block_copy() -> None:
+    from captum_iterative.evaluation.froc import resize_lesion_labels
+
+    labels = np.array([[0, 1], [2, 0]], dtype=np.int32)
+    up, lost = resize_lesion_labels(labels, 4)
+    np.testing.assert_array_equal(up, np.kron(labels, np.ones((2, 2), dtype=np.int32)))
+    assert lost == 0
+    with pytest.raises(TypeError, match="labels"):
+        resize_lesion_labels(labels > 0, 4)
