@@ -4,7 +4,9 @@ The classifiers of González-Gonzalo et al. (IEEE TMI 2020) see every colour fun
 three steps: crop the field-of-view (FOV) bounding box, rescale to 512 x 512, and enhance the
 contrast after Graham (winner of the Kaggle Diabetic Retinopathy 2015 challenge):
 ``4 * image - 4 * GaussianBlur(image, sigma=R / 30) + 128``, saturated to ``0..255``, with
-everything outside ``0.9 R`` of the centre set to ``128`` (``R`` is the fundus radius).
+everything outside ``0.9 R`` of the centre set to ``128`` (``R`` is the fundus radius). Given
+a field of view, pixels within ``0.1 R`` of its border are set to ``128`` too, which changes
+nothing for a round field of view and masks the clip lines of discs cut by the frame.
 
 Two implementations follow the same arithmetic so that a model trained on one can be fed
 with the other:
@@ -369,12 +371,24 @@ def _gaussian_ksize(sigma: float) -> int:
     return round(sigma * 6 + 1) | 1
 
 
-def _keep_disc(height: int, width: int, radius: float) -> np.ndarray:
-    """``True`` within ``0.9 radius`` of the image centre ``((H - 1) / 2, (W - 1) / 2)``."""
+def _graham_keep(shape: tuple[int, int], radius: float, fov: np.ndarray | None) -> np.ndarray:
+    """Pixels Graham's enhancement keeps; the others are set to 128.
+
+    Within ``0.9 radius`` of the image centre ``((H - 1) / 2, (W - 1) / 2)`` and, when ``fov``
+    is given, at least ``0.1 radius`` inside it (Euclidean distance to the nearest pixel
+    outside ``fov``). For a full round field of view the two rules coincide; for a disc
+    clipped by the camera's frame the second also drops the bright band that the blur
+    leaves along the straight clip lines.
+    """
+    height, width = shape
     ys = np.arange(height) - (height - 1) / 2
     xs = np.arange(width) - (width - 1) / 2
     limit = _GRAHAM_KEEP * radius
-    return ys[:, None] ** 2 + xs[None, :] ** 2 <= limit * limit
+    keep = ys[:, None] ** 2 + xs[None, :] ** 2 <= limit * limit
+    if fov is not None:
+        inside = cv2.distanceTransform(fov.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        keep &= inside >= (1 - _GRAHAM_KEEP) * radius
+    return keep
 
 
 def graham_enhance(
@@ -386,8 +400,11 @@ def graham_enhance(
     ``sigma = radius / 30`` (OpenCV ``ksize=(0, 0)`` semantics for 8-bit images: kernel
     ``round(6 sigma + 1) | 1``, border ``REFLECT_101``, rounded to integers) and the
     combination done by ``cv2.addWeighted`` on ``uint8`` (round, then saturate to 0-255).
-    Pixels farther than ``0.9 radius`` from the image centre, and pixels outside ``fov`` when
-    given, are set to 128.
+    Pixels farther than ``0.9 radius`` from the image centre are set to 128, as are, when
+    ``fov`` is given, pixels less than ``0.1 radius`` inside it (Euclidean distance to the
+    nearest pixel outside ``fov``). For a round field of view both rules coincide; for a disc
+    clipped by the camera's frame (DiaretDB1) the second removes the bright band the blur
+    leaves along the clip lines, which Graham's circle alone does not reach.
 
     Args:
         image (np.ndarray): ``(H, W, 3)`` ``uint8`` RGB image with the fundus centred (as
@@ -422,10 +439,7 @@ def graham_enhance(
     )
     blur_8u = np.clip(np.rint(blur), 0, 255).astype(np.uint8)
     out = cv2.addWeighted(image, _GRAHAM_GAIN, blur_8u, -_GRAHAM_GAIN, _GRAHAM_OFFSET)
-    keep = _keep_disc(height, width, radius)
-    if fov is not None:
-        keep &= fov
-    out[~keep] = int(_GRAHAM_OFFSET)
+    out[~_graham_keep((height, width), radius, fov)] = int(_GRAHAM_OFFSET)
     return out
 
 
@@ -517,7 +531,8 @@ def preprocess_fundus(
     centre unless ``square=False`` (padding with black); crop; resize (:func:`resize_image`
     for the image, :func:`resize_mask` for the field of view and the masks); Graham's
     enhancement with the radius measured on the resized field of view's middle row and
-    everything outside the field of view set to 128 (:func:`graham_enhance`).
+    everything within ``0.1 R`` of the field of view's border set to 128
+    (:func:`graham_enhance`).
 
     Args:
         image (np.ndarray): ``(H, W, 3)`` ``uint8`` RGB fundus photograph. Not modified.
@@ -649,12 +664,13 @@ def _graham_combine_tensor(image: torch.Tensor, blur: torch.Tensor) -> torch.Ten
     return (_GRAHAM_GAIN * image - _GRAHAM_GAIN * blur + _GRAHAM_OFFSET).round().clamp(0, 255)
 
 
-def _graham_batch(images: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
-    """:func:`graham_enhance` with ``fov`` on ``(N, 3, S, S)`` integer-valued float tensors."""
-    size = images.shape[-1]
-    radii = fov[:, 0, size // 2].sum(dim=-1).cpu().numpy() / 2
-    if (radii == 0).any():
-        raise ValueError("cannot estimate the fundus radius: the middle row of fov is empty")
+def _graham_batch(images: torch.Tensor, fov: np.ndarray) -> torch.Tensor:
+    """:func:`graham_enhance` on ``(N, 3, S, S)`` integer-valued float tensors.
+
+    ``fov`` is the ``(N, S, S)`` ``bool`` field of view on the host (radius and kept pixels are
+    computed there, exactly as in the host path).
+    """
+    radii = np.array([_fov_radius(mask) for mask in fov])
     sigmas = radii / _GRAHAM_SIGMA_DIVISOR
     ksizes = np.array([_gaussian_ksize(float(sigma)) for sigma in sigmas])
     blur = torch.empty_like(images)
@@ -668,13 +684,11 @@ def _graham_batch(images: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
             border_type="reflect",
         )
     out = _graham_combine_tensor(images, blur.round().clamp(0, 255))
-    keep = torch.stack(
-        [
-            torch.from_numpy(_keep_disc(size, size, float(radius))).to(images.device)
-            for radius in radii
-        ]
-    )[:, None]
-    return torch.where(keep & fov, out, torch.full_like(out, _GRAHAM_OFFSET))
+    keep = np.stack(
+        [_graham_keep(mask.shape, float(r), mask) for mask, r in zip(fov, radii, strict=True)]
+    )
+    keep_device = torch.from_numpy(keep)[:, None].to(images.device)
+    return torch.where(keep_device, out, torch.full_like(out, _GRAHAM_OFFSET))
 
 
 def preprocess_batch(
@@ -757,12 +771,12 @@ def preprocess_batch(
         box = crop(mask, bbox)
         rows = _nearest_index(box.shape[0], size)
         cols = _nearest_index(box.shape[1], size)
-        out_fov.append(torch.from_numpy(box[np.ix_(rows, cols)]))
+        out_fov.append(box[np.ix_(rows, cols)])
     resized = torch.stack(out_images)
-    fov_out = torch.stack(out_fov)[:, None].to(images.device)
+    host_out = np.stack(out_fov)
     if enhance:
-        resized = _graham_batch(resized, fov_out)
-    return resized, fov_out
+        resized = _graham_batch(resized, host_out)
+    return resized, torch.from_numpy(host_out)[:, None].to(images.device)
 
 
 # --------------------------------------------------------------------------------------------

@@ -219,13 +219,21 @@ def test_graham_is_128_outside_09_radius(seed: int, radius: float) -> None:
     assert (out[~outside] != 128).any()
 
 
-def test_graham_is_128_outside_fov(make_fundus: FundusFactory) -> None:
-    image = make_fundus(120, 120, radius=58)
-    fov = np.zeros((120, 120), bool)
-    fov[30:] = True
+def test_graham_keeps_pixels_01_radius_inside_fov(make_fundus: FundusFactory) -> None:
+    image = make_fundus(119, 119, radius=58)
+    fov = _disc(119, 119, (59, 59), 58)
+    fov[:30] = False  # a disc clipped by the frame
     out = graham_enhance(image, radius=58, fov=fov)
-    assert (out[:30] == 128).all()
-    assert (out[30:] != 128).any()
+    ys, xs = np.mgrid[:119, :119]
+    circle = (ys - 59) ** 2 + (xs - 59) ** 2 <= (0.9 * 58) ** 2
+    keep = circle & (ndi.distance_transform_edt(fov) >= 0.1 * 58)
+    assert (out[~keep] == 128).all()
+    assert (out[keep] != 128).any(axis=-1).mean() > 0.5
+    assert (out[:35] == 128).all()  # rows 30-34 lie less than 5.8 px inside
+    unclipped = _disc(119, 119, (59, 59), 58)
+    np.testing.assert_array_equal(
+        graham_enhance(image, radius=58, fov=unclipped), graham_enhance(image, radius=58)
+    )
 
 
 def test_graham_radius_from_fov_middle_row(make_fundus: FundusFactory) -> None:
