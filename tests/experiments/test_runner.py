@@ -1,0 +1,166 @@
+"""The localization runner: outputs, caching, and agreement with a direct FROC computation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from captum_iterative import IterativeAugmentation
+from captum_iterative.evaluation import froc, scale_radius
+from captum_iterative.experiments import explanation_path, load_explanation
+from captum_iterative.experiments.runner import (
+    ExperimentConfig,
+    prepare_images,
+    run_localization,
+)
+from captum_iterative.fundus.models import create_classifier
+from captum_iterative.fundus.types import FundusSample
+
+SIZE = 64
+
+
+def sample(seed: int, native: int = 128) -> FundusSample:
+    """A disc-shaped 'fundus' at native resolution with dark dots (lesions) on it."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((native, native + 16, 3), np.uint8)
+    fov = np.zeros(image.shape[:2], np.uint8)
+    cv2.circle(fov, (native // 2 + 8, native // 2), native // 2 - 4, 1, -1)
+    texture = (rng.random(image.shape) * 40 + np.array([150, 70, 30])).astype(np.uint8)
+    image[fov > 0] = texture[fov > 0]
+    dots = np.zeros(image.shape[:2], np.uint8)
+    for _ in range(4):
+        y, x = rng.integers(native // 3, 2 * native // 3, 2)
+        cv2.circle(dots, (int(x) + 8, int(y)), int(rng.integers(1, 3)), 1, -1)
+    image[dots > 0] = (60, 10, 10)
+    masks = {"hemorrhages": dots > 0, "hard_exudates": np.zeros_like(dots, dtype=bool)}
+    return FundusSample(image, 2, masks, fov > 0, f"img{seed}")
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return create_classifier("vgg_tiny").eval()
+
+
+CONFIG = dict(
+    methods=("saliency", "guided_backprop", "grad_cam"),
+    max_iter=2,
+    batch_size=2,
+)
+
+
+def test_run_writes_tables_curves_overlays_and_settings(tmp_path: Path, model) -> None:
+    data = [sample(s) for s in range(3)]
+    report = run_localization(
+        data, model, -1e9, tmp_path, ExperimentConfig(**CONFIG), size=SIZE, progress=False
+    )
+    for name in (
+        "table.md",
+        "table.csv",
+        "per_image.csv",
+        "settings.json",
+        "scores.json",
+        "overlays.png",
+    ):
+        assert (tmp_path / name).stat().st_size > 0
+    assert (tmp_path / "froc_hemorrhages.png").exists() and (
+        tmp_path / "froc_hard_exudates.png"
+    ).exists()
+    rows = [r for r in report.table if r["lesion_type"] == "hemorrhages"]
+    assert [r["method"] for r in rows] == list(CONFIG["methods"])
+    for r in report.table:
+        assert r["lesion_type"] == "hard_exudates" or 0.0 <= r["augmented"] <= 1.0
+    settings = json.loads((tmp_path / "settings.json").read_text())
+    assert settings["referable"] == 3 and settings["input_size"] == SIZE
+    assert settings["frocs_radius_px"] == pytest.approx(scale_radius(7.0, size=SIZE))
+    assert {"torch", "captum", "timm"} <= set(settings["versions"])
+    assert "| GBP |" in (tmp_path / "table.md").read_text()
+    # the average row is the mean over lesion types (hard exudates have no lesion: nan, skipped)
+    avg = report.value("average", "saliency", "augmented")
+    assert avg == pytest.approx(report.value("hemorrhages", "saliency", "augmented"))
+
+
+def test_table_matches_a_direct_froc_of_the_cached_maps(tmp_path: Path, model) -> None:
+    data = [sample(s) for s in range(3)]
+    config = ExperimentConfig(**CONFIG)
+    report = run_localization(data, model, -1e9, tmp_path, config, size=SIZE, progress=False)
+    prepared = prepare_images(data, SIZE, progress=False)
+    for kind in ("initial", "augmented"):
+        maps = [
+            getattr(
+                load_explanation(explanation_path(tmp_path / "cache", "guided_backprop", p.id)),
+                kind,
+            )
+            for p in prepared
+        ]
+        direct = froc(
+            maps,
+            [p.masks["hemorrhages"] for p in prepared],
+            scale_radius(7.0, size=SIZE),
+            fov_masks=[p.fov for p in prepared],
+        )
+        assert report.value("hemorrhages", "guided_backprop", kind) == direct.sensitivity_at(10.0)
+
+
+def test_cached_maps_are_reused_until_the_settings_change(
+    tmp_path: Path, model, monkeypatch
+) -> None:
+    data = [sample(s) for s in range(2)]
+    config = ExperimentConfig(**CONFIG)
+    first = run_localization(data, model, -1e9, tmp_path, config, size=SIZE, progress=False)
+
+    def fail(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("recomputed a cached map")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(IterativeAugmentation, "explain", fail)
+        again = run_localization(data, model, -1e9, tmp_path, config, size=SIZE, progress=False)
+    assert json.dumps(again.table) == json.dumps(first.table)  # NaN-safe equality
+    changed = ExperimentConfig(**{**CONFIG, "max_iter": 1})
+    with monkeypatch.context() as patch:
+        patch.setattr(IterativeAugmentation, "explain", fail)
+        with pytest.raises(AssertionError, match="recomputed"):
+            run_localization(data, model, -1e9, tmp_path, changed, size=SIZE, progress=False)
+
+
+def test_only_referable_images_are_explained(tmp_path: Path, model) -> None:
+    data = [sample(s) for s in range(2)]
+    with pytest.raises(ValueError, match="referable"):
+        run_localization(
+            data, model, 1e9, tmp_path, ExperimentConfig(**CONFIG), size=SIZE, progress=False
+        )
+    report = run_localization(
+        data,
+        model,
+        1e9,
+        tmp_path,
+        ExperimentConfig(**CONFIG, referable_only=False),
+        size=SIZE,
+        progress=False,
+    )
+    assert report.referable == ["img0", "img1"]
+
+
+def test_lesions_are_labelled_at_native_resolution() -> None:
+    base = sample(0, native=256)
+    mask = np.zeros(base.fov.shape, dtype=bool)
+    mask[100, 100] = mask[100, 102] = True  # two 1-px lesions 2 px apart: one pixel apart at 64
+    mask[150, 90:93] = True
+    data = [FundusSample(base.image, 2, {"microaneurysms": mask}, base.fov, "x")]
+    prepared = prepare_images(data, SIZE, progress=False)[0]
+    assert prepared.native_lesions == {"microaneurysms": 3}
+    kept = np.unique(prepared.masks["microaneurysms"][prepared.masks["microaneurysms"] > 0])
+    assert kept.size + prepared.lost_lesions["microaneurysms"] == 3
+    assert prepared.image.shape == (3, SIZE, SIZE) and prepared.fov.shape == (SIZE, SIZE)
+
+
+def test_bad_config_names_the_argument() -> None:
+    with pytest.raises(ValueError, match="methods"):
+        ExperimentConfig(methods=("lime",))
+    with pytest.raises(ValueError, match="inpainter"):
+        ExperimentConfig(inpainter="patchmatch")
