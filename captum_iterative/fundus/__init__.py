@@ -1,5 +1,99 @@
-"""Fundus pipeline: preprocessing, synthetic data, dataset loaders, classifiers and training."""
+"""Fundus pipeline: preprocessing, synthetic data, dataset loaders, classifiers and training.
 
+Data flows one way: :mod:`captum_iterative.fundus` uses the core (``captum_iterative``), never
+the reverse. Submodules: ``preprocess`` (field of view, crop, resize, Graham enhancement),
+``synthetic`` (the procedural generator), ``datasets`` (loaders of real datasets), ``models``
+(timm classifiers) and ``train`` (training with ROC threshold selection, checkpoints).
+"""
+
+from captum_iterative.fundus.datasets import (
+    APTOS2019,
+    DiaretDB1,
+    EOphtha,
+    EyePACS,
+    FundusDataset,
+    IDRiD,
+    ImageMaskFolder,
+    grouped_split,
+    list_datasets,
+    open_dataset,
+    read_mask,
+    read_rgb,
+    register_dataset,
+)
+from captum_iterative.fundus.models import (
+    FundusClassifier,
+    create_classifier,
+    gradcam_layer,
+    list_classifiers,
+)
+from captum_iterative.fundus.preprocess import (
+    FundusTransform,
+    PreprocessedFundus,
+    crop,
+    estimate_radius,
+    fov_bbox,
+    fov_mask,
+    graham_enhance,
+    preprocess_batch,
+    preprocess_fundus,
+    resize_image,
+    resize_mask,
+    square_bbox,
+    to_tensor,
+)
+from captum_iterative.fundus.synthetic import (
+    SyntheticFundus,
+    SyntheticFundusDataset,
+    generate_fundus,
+)
+from captum_iterative.fundus.train import (
+    ClassifierInfo,
+    load_classifier,
+    load_default_classifier,
+    train_classifier,
+)
 from captum_iterative.fundus.types import AMD_LESIONS, DR_LESIONS, FundusSample
 
-__all__ = ["AMD_LESIONS", "DR_LESIONS", "FundusSample"]
+__all__ = [
+    "AMD_LESIONS",
+    "APTOS2019",
+    "DR_LESIONS",
+    "ClassifierInfo",
+    "DiaretDB1",
+    "EOphtha",
+    "EyePACS",
+    "FundusClassifier",
+    "FundusDataset",
+    "FundusSample",
+    "FundusTransform",
+    "IDRiD",
+    "ImageMaskFolder",
+    "PreprocessedFundus",
+    "SyntheticFundus",
+    "SyntheticFundusDataset",
+    "create_classifier",
+    "crop",
+    "estimate_radius",
+    "fov_bbox",
+    "fov_mask",
+    "generate_fundus",
+    "gradcam_layer",
+    "graham_enhance",
+    "grouped_split",
+    "list_classifiers",
+    "list_datasets",
+    "load_classifier",
+    "load_default_classifier",
+    "open_dataset",
+    "preprocess_batch",
+    "preprocess_fundus",
+    "read_mask",
+    "read_rgb",
+    "register_dataset",
+    "resize_image",
+    "resize_mask",
+    "square_bbox",
+    "to_tensor",
+    "train_classifier",
+]
