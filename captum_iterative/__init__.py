@@ -11,6 +11,17 @@ from captum_iterative.augmentation import (
     default_score,
 )
 from captum_iterative.binarize import BINARIZERS, binarize_otsu, otsu_threshold
+from captum_iterative.evaluation import (
+    FrocResult,
+    classification_report,
+    froc,
+    quadratic_kappa,
+    resize_lesion_labels,
+    roc_auc,
+    roc_closest_to_corner,
+    scale_radius,
+    sensitivity_specificity,
+)
 from captum_iterative.inpaint import (
     Inpainter,
     NavierStokesInpainter,
@@ -27,14 +38,23 @@ __all__ = [
     "CHANNEL_REDUCTIONS",
     "STOP_REASONS",
     "AugmentationResult",
+    "FrocResult",
     "Inpainter",
     "IterativeAugmentation",
     "NavierStokesInpainter",
     "OpenCVInpainter",
     "TeleaInpainter",
     "binarize_otsu",
+    "classification_report",
     "default_score",
     "dilate_masks",
+    "froc",
     "otsu_threshold",
+    "quadratic_kappa",
     "reduce_attribution",
+    "resize_lesion_labels",
+    "roc_auc",
+    "roc_closest_to_corner",
+    "scale_radius",
+    "sensitivity_specificity",
 ]

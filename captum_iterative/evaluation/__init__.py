@@ -7,6 +7,7 @@ from captum_iterative.evaluation.froc import (
     Detection,
     FrocResult,
     froc,
+    resize_lesion_labels,
     resize_masks_checked,
     scale_radius,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "classification_report",
     "froc",
     "quadratic_kappa",
+    "resize_lesion_labels",
     "resize_masks_checked",
     "roc_auc",
     "roc_closest_to_corner",
