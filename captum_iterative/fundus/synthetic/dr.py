@@ -1,0 +1,410 @@
+"""Diabetic-retinopathy lesions of the synthetic generator, drawn to match a requested grade.
+
+Sizes are given in pixels of a 512 x 512 image and scaled with the image (and ``lesion_scale``);
+a lesion is never drawn smaller than 0.75 px in radius, so it keeps at least one visible pixel.
+
+* microaneurysms: round dark-red dots, radius 2-3 px at 512 (so they survive a 2x nearest
+  downsampling), within 3 disc diameters (DD) of the fovea and never on a vessel;
+* hemorrhages: round dots (radius 2.5-4 px) and irregular blots (4-9 px), darker in the middle
+  and soft-edged, anywhere on the retina; flames (12-30 px long, 4.5-8 px wide) beside a vessel
+  0.8-3 DD from the disc and elongated along it; for grade 4 possibly a large boat-shaped
+  preretinal hemorrhage with a flat upper fluid level, hiding the vessels under it;
+* hard exudates: sharp-edged yellow-white dots (radius 1-2.5 px) and patches (3-7 px) in
+  clusters within 2.2 DD of the fovea: scattered, patches, or circinate rings;
+* soft exudates (cotton-wool spots): pale, fluffy blobs with blurred edges (radius 5-11 px)
+  0.9-3 DD from the disc;
+* neovascularization (grade 4): a fan of fine tortuous vessel loops on the disc (NVD) or on a
+  vessel 0.8-3 DD from it (NVE).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import cv2
+import numpy as np
+
+from captum_iterative.fundus.synthetic import colours, shapes
+from captum_iterative.fundus.synthetic.anatomy import FundusGeometry
+from captum_iterative.fundus.synthetic.canvas import LesionCanvas, retry
+from captum_iterative.fundus.synthetic.colours import ColourFn
+from captum_iterative.fundus.synthetic.grading import SEVERE_HEMORRHAGES_PER_QUADRANT, quadrant
+from captum_iterative.fundus.synthetic.placement import random_point
+from captum_iterative.fundus.synthetic.vessels import VesselBranch
+
+_SEVERE = SEVERE_HEMORRHAGES_PER_QUADRANT
+
+
+class _DRPainter:
+    """Draws the DR lesions of one image on a :class:`LesionCanvas`."""
+
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        canvas: LesionCanvas,
+        geom: FundusGeometry,
+        palette: np.ndarray,
+        branches: list[VesselBranch],
+        lesion_scale: float,
+    ) -> None:
+        self.rng = rng
+        self.canvas = canvas
+        self.geom = geom
+        self.palette = palette
+        self.branches = branches
+        self.s = geom.scale * lesion_scale
+        self.dd = geom.disc_diameter
+        self._vessel_cache: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def radius(self, lo: float, hi: float) -> float:
+        """A radius drawn uniformly in ``[lo, hi]`` px at 512, scaled, at least 0.75 px."""
+        return max(0.75, self.rng.uniform(lo, hi) * self.s)
+
+    def point(
+        self, around: tuple[float, float], spread: float, clear: float, quad: int | None = None
+    ) -> tuple[float, float] | None:
+        return random_point(self.rng, self.geom, around, spread, clear, quad)
+
+    def red(self, dark: float, core: float | None = None) -> ColourFn:
+        return colours.blood(self.rng, dark, core)
+
+    def pale(
+        self, gain: tuple[float, float, float], offset: tuple[float, float, float]
+    ) -> ColourFn:
+        return colours.deposit(self.rng, self.palette, gain, offset)
+
+    # -- lesions -------------------------------------------------------------------------------
+
+    def microaneurysm(self, center: tuple[float, float]) -> bool:
+        r = self.radius(2.0, 3.0)
+        return self.canvas.paint(
+            "microaneurysms",
+            "microaneurysm",
+            center,
+            r,
+            r + 1.5,
+            partial(shapes.disc, radius=r, edge=1.0),
+            self.red(self.rng.uniform(0.75, 1.0)),
+            avoid_vessels=True,
+        )
+
+    def hemorrhage(self, center: tuple[float, float], kind: str) -> bool:
+        rng = self.rng
+        if kind == "dot":
+            r = self.radius(2.5, 4.0)
+            shape = partial(shapes.disc, radius=r, edge=1.5)
+            return self.canvas.paint(
+                "hemorrhages", kind, center, r, r + 2, shape, self.red(rng.uniform(0.8, 1.0), r)
+            )
+        r = self.radius(4.0, 9.0)
+        harm = shapes.random_harmonics(rng, 2, 0.3)
+        aspect, angle = rng.uniform(1.0, 1.6), rng.uniform(0, math.pi)
+        return self.canvas.paint(
+            "hemorrhages",
+            "blot",
+            center,
+            r,
+            1.5 * r * aspect + 3,
+            partial(
+                shapes.blob,
+                radius=r,
+                harmonics=harm,
+                edge=max(1.5, 0.3 * r),
+                aspect=aspect,
+                angle=angle,
+            ),
+            self.red(rng.uniform(0.75, 1.0), r),
+        )
+
+    def flame(self, quad: int | None) -> bool:
+        """A flame hemorrhage beside a vessel 0.8-3 DD from the disc (in ``quad`` if given)."""
+        rng, g = self.rng, self.geom
+        pts, heading, width = self._vessel_points(quad)
+        if len(pts) == 0:
+            return False
+        for _ in range(10):
+            i = int(rng.integers(len(pts)))
+            length = max(3.0, rng.uniform(12.0, 30.0) * self.s)
+            fat = max(1.6, rng.uniform(4.5, 8.0) * self.s)
+            normal = np.array([-math.sin(heading[i]), math.cos(heading[i])])
+            side = 1.0 if rng.random() < 0.5 else -1.0
+            center = pts[i] + side * normal * (width[i] / 2 + fat / 2 + 1.0)
+            away = math.atan2(center[1] - g.disc_center[1], center[0] - g.disc_center[0])
+            angle = heading[i] if math.cos(heading[i] - away) >= 0 else heading[i] + math.pi
+            c = (float(center[0]), float(center[1]))
+            if quad is not None and quadrant(c, g.fovea_center) != quad:
+                continue
+            if math.dist(c, g.disc_center) < g.disc_radius * 1.25 + length / 2:
+                continue
+            ok = self.canvas.paint(
+                "hemorrhages",
+                "flame",
+                c,
+                length / 2,
+                length / 2 + 2,
+                partial(shapes.flame, length=length, width=fat, angle=angle, edge=1.5),
+                self.red(rng.uniform(0.7, 0.95), fat),
+            )
+            if ok:
+                return True
+        return False
+
+    def _vessel_points(self, quad: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Points, headings and widths of vessels wider than 1.5 px (at 512) 0.8-3 DD from the
+        disc, in quadrant ``quad`` of the fovea when given."""
+        if self._vessel_cache is None:
+            g = self.geom
+            pts, heads, widths = [], [], []
+            for br in self.branches:
+                d = np.diff(br.points, axis=0)
+                pts.append(br.points[:-1])
+                heads.append(np.arctan2(d[:, 1], d[:, 0]))
+                widths.append(br.widths[:-1])
+            p, h, w = np.concatenate(pts), np.concatenate(heads), np.concatenate(widths)
+            dist = np.hypot(p[:, 0] - g.disc_center[0], p[:, 1] - g.disc_center[1])
+            keep = (dist > 0.8 * self.dd) & (dist < 3.0 * self.dd) & (w > 1.5 * g.scale)
+            right = p[keep, 0] >= g.fovea_center[0]
+            upper = p[keep, 1] < g.fovea_center[1]
+            q = np.where(upper, np.where(right, 0, 1), np.where(right, 3, 2))
+            self._vessel_cache = (p[keep], h[keep], w[keep], q)
+        p, h, w, q = self._vessel_cache
+        if quad is None:
+            return p, h, w
+        sel = q == quad
+        return p[sel], h[sel], w[sel]
+
+    def hard_exudate_cluster(self) -> int:
+        """A cluster of hard exudates on the posterior pole; returns how many were drawn."""
+        rng, g = self.rng, self.geom
+        centre = self.point(g.fovea_center, 2.2 * self.dd, 0.4 * self.dd)
+        if centre is None:
+            return 0
+        style = rng.choice(["scatter", "patch", "ring"], p=[0.4, 0.35, 0.25])
+        spots: list[tuple[float, float, float]] = []
+        if style == "ring":
+            ring = self.dd * rng.uniform(0.2, 0.45)
+            for a in np.sort(rng.uniform(0, 2 * math.pi, size=int(rng.integers(8, 20)))):
+                rr = ring * rng.uniform(0.85, 1.15)
+                spots.append(
+                    (
+                        centre[0] + rr * math.cos(a),
+                        centre[1] + rr * math.sin(a),
+                        self.radius(1.0, 2.5),
+                    )
+                )
+        else:
+            n_dots = int(rng.integers(4, 16))
+            spread = self.dd * rng.uniform(0.15, 0.4)
+            for _ in range(n_dots):
+                a, rr = rng.uniform(0, 2 * math.pi), spread * math.sqrt(rng.random())
+                spots.append(
+                    (
+                        centre[0] + rr * math.cos(a),
+                        centre[1] + rr * math.sin(a),
+                        self.radius(1.0, 2.5),
+                    )
+                )
+            if style == "patch":
+                for _ in range(int(rng.integers(1, 4))):
+                    a, rr = rng.uniform(0, 2 * math.pi), 0.5 * spread * math.sqrt(rng.random())
+                    spots.append(
+                        (
+                            centre[0] + rr * math.cos(a),
+                            centre[1] + rr * math.sin(a),
+                            self.radius(3.0, 7.0),
+                        )
+                    )
+        colour = self.pale((1.3, 2.3, 3.0), (45.0, 45.0, 25.0))
+        drawn = 0
+        for x, y, r in spots:
+            harm = shapes.random_harmonics(rng, 2, 0.3 if r > 2.5 else 0.1)
+            drawn += self.canvas.paint(
+                "hard_exudates",
+                "patch" if r > 2.5 * self.s else "dot",
+                (x, y),
+                r,
+                1.5 * r + 2,
+                partial(shapes.blob, radius=r, harmonics=harm, edge=0.8),
+                colour,
+            )
+        return drawn
+
+    def soft_exudate(self) -> bool:
+        rng, g = self.rng, self.geom
+        centre = self.point(g.disc_center, 3.0 * self.dd, 0.3 * self.dd)
+        if centre is None or math.dist(centre, g.disc_center) < 0.9 * self.dd:
+            return False
+        r = self.radius(5.0, 11.0)
+        harm = shapes.random_harmonics(rng, 3, 0.3)
+        aspect, angle = rng.uniform(1.0, 1.8), rng.uniform(0, math.pi)
+        edge = max(1.0, 0.8 * r)
+        return self.canvas.paint(
+            "soft_exudates",
+            "cotton_wool",
+            centre,
+            r,
+            aspect * r * 1.5 + edge + 2,
+            partial(
+                shapes.blob,
+                radius=r,
+                harmonics=harm,
+                edge=edge,
+                aspect=aspect,
+                angle=angle,
+                peak=rng.uniform(0.8, 0.95),
+            ),
+            self.pale((1.25, 2.1, 3.2), (35.0, 40.0, 30.0)),
+        )
+
+    def preretinal(self) -> bool:
+        """A boat-shaped preretinal hemorrhage 0.3-0.6 DD in radius, clear of the fovea."""
+        rng, g = self.rng, self.geom
+        for _ in range(10):
+            r = max(3.0, self.dd * rng.uniform(0.3, 0.6) * self.s / g.scale)
+            centre = self.point(g.disc_center, 3.0 * self.dd, r + 1)
+            if centre is None or math.dist(centre, g.fovea_center) < r + 0.3 * self.dd:
+                continue
+            if self.canvas.paint(
+                "hemorrhages",
+                "preretinal",
+                centre,
+                r,
+                r + 2,
+                partial(shapes.boat, radius=r, level=-r * rng.uniform(0.1, 0.6), edge=1.5),
+                colours.pooled(np.array([0.45, 0.2, 0.28])),
+            ):
+                return True
+        return False
+
+    def neovascularization(self) -> bool:
+        """A fan of fine vessel loops from one base point, on the disc or beside an arcade."""
+        rng, g = self.rng, self.geom
+        for _ in range(10):
+            if rng.random() < 0.5:
+                a = rng.uniform(0, 2 * math.pi)
+                rr = g.disc_radius * rng.uniform(0.3, 0.9)
+                base = (g.disc_center[0] + rr * math.cos(a), g.disc_center[1] + rr * math.sin(a))
+                kind = "disc"
+            else:
+                pts, _, _ = self._vessel_points(None)
+                if len(pts) == 0:
+                    return False
+                x, y = pts[int(rng.integers(len(pts)))]
+                base, kind = (float(x), float(y)), "elsewhere"
+            reach = self.dd * rng.uniform(0.4, 0.8) * self.s / g.scale
+            half = math.ceil(reach) + 3
+            drawing = np.zeros((2 * half + 1, 2 * half + 1), np.uint8)
+            loops = _fan(rng, reach, int(rng.integers(6, 14)), (half, half))
+            cv2.polylines(drawing, loops, False, 255, max(1, round(0.8 * self.s)), cv2.LINE_AA, 4)
+            if self.canvas.paint(
+                "neovascularization",
+                kind,
+                (float(round(base[0])), float(round(base[1]))),
+                reach,
+                half - 1,
+                partial(shapes.raster, image=drawing.astype(np.float32) * np.float32(0.9 / 255)),
+                colours.solid(self.palette * np.array([0.8, 0.3, 0.4]) * rng.uniform(0.8, 1.0)),
+            ):
+                return True
+        return False
+
+
+def _fan(
+    rng: np.random.Generator, reach: float, count: int, origin: tuple[float, float]
+) -> list[np.ndarray]:
+    """``count`` tortuous closed loops leaving ``origin`` in a fan, as OpenCV 4-bit polylines."""
+    t = np.linspace(0.0, 1.0, 40)
+    loops = []
+    heading = rng.uniform(0, 2 * math.pi)
+    for _ in range(count):
+        phi = heading + rng.normal(0.0, 0.9)
+        length = reach * rng.uniform(0.5, 1.0)
+        width = length * rng.uniform(0.2, 0.45)
+        along = length * np.sin(math.pi * t)
+        across = width * np.sin(2 * math.pi * t) + 0.08 * length * np.sin(
+            2 * math.pi * rng.uniform(2, 4) * t + rng.uniform(0, 2 * math.pi)
+        ) * np.sin(math.pi * t)
+        x = origin[0] + along * math.cos(phi) - across * math.sin(phi)
+        y = origin[1] + along * math.sin(phi) + across * math.cos(phi)
+        loops.append(np.rint(np.stack([x, y], axis=1) * 16).astype(np.int32))
+    return loops
+
+
+def draw_dr_lesions(
+    rng: np.random.Generator,
+    canvas: LesionCanvas,
+    geom: FundusGeometry,
+    grade: int,
+    palette: np.ndarray,
+    branches: list[VesselBranch],
+    lesion_scale: float = 1.0,
+) -> None:
+    """Draw lesions consistent with an ICDR grade on ``canvas`` (in place).
+
+    Grade 1 draws 1-12 microaneurysms; grade 2 adds at least one hemorrhage or exudate but keeps
+    at least one quadrant under the severe count; grade 3 puts at least
+    :data:`~captum_iterative.fundus.synthetic.grading.SEVERE_HEMORRHAGES_PER_QUADRANT`
+    hemorrhages in every quadrant; grade 4 adds neovascularization and/or a preretinal
+    hemorrhage to a moderate or severe picture. Placement can fail (no room), so the caller
+    checks the resulting grade with
+    :func:`~captum_iterative.fundus.synthetic.grading.grade_dr`.
+
+    Args:
+        rng (numpy.random.Generator): source of randomness.
+        canvas (LesionCanvas): canvas with the DR lesion types and ``"neovascularization"``.
+        geom (FundusGeometry): the image geometry.
+        grade (int): the ICDR grade 0-4 to draw.
+        palette (numpy.ndarray): ``(3,)`` background RGB, which sets the deposits' colours.
+        branches (list[VesselBranch]): the vessel tree (flame hemorrhages and NVE follow it).
+        lesion_scale (float, optional): factor on lesion sizes. Default: 1.0
+    """
+    if grade == 0:
+        return
+    p = _DRPainter(rng, canvas, geom, palette, branches, lesion_scale)
+    fovea, dd = geom.fovea_center, geom.disc_diameter
+    if grade == 4:
+        proliferative = rng.random()
+        if proliferative < 0.85:
+            retry(p.neovascularization)
+        if proliferative >= 0.85 or rng.random() < 0.35:
+            retry(p.preretinal)
+    severe = grade == 3 or (grade == 4 and rng.random() < 0.5)
+    if severe:
+        per_quadrant = [_SEVERE + int(rng.poisson(2.0)) for _ in range(4)]
+    elif grade == 1:
+        per_quadrant = [0, 0, 0, 0]
+    else:
+        per_quadrant = [min(int(rng.poisson(1.2)), _SEVERE + 1) for _ in range(4)]
+        mild_quadrant = int(rng.integers(4))
+        per_quadrant[mild_quadrant] = min(per_quadrant[mild_quadrant], _SEVERE - 1)
+    for quad, count in enumerate(per_quadrant):
+        for _ in range(count):
+            retry(partial(_hemorrhage_in, p, quad))
+    n_soft = 0 if grade == 1 else int(rng.poisson(2.0 if severe else 0.6))
+    n_hard = 0 if grade == 1 else int(rng.poisson(2.5 if severe else 1.2))
+    for _ in range(n_soft):
+        p.soft_exudate()
+    for _ in range(n_hard):
+        p.hard_exudate_cluster()
+    if grade == 2 and len(canvas.lesions) == 0:
+        retry(lambda: p.hard_exudate_cluster() > 0 or _hemorrhage_in(p, None))
+    n_ma = 1 + int(rng.poisson({1: 3.0, 2: 6.0}.get(grade, 14.0)))
+    if grade == 1:
+        n_ma = min(n_ma, 12)
+    drawn = 0
+    for _ in range(n_ma * 3):
+        centre = p.point(fovea, 3.0 * dd, 2.0)
+        if centre is not None and p.microaneurysm(centre):
+            drawn += 1
+        if drawn == n_ma:
+            break
+
+
+def _hemorrhage_in(p: _DRPainter, quad: int | None) -> bool:
+    """One dot, blot or flame hemorrhage, in quadrant ``quad`` of the fovea when given."""
+    kind = p.rng.choice(["dot", "blot", "flame"], p=[0.4, 0.4, 0.2])
+    if kind == "flame" and p.flame(quad):
+        return True
+    centre = p.point(p.geom.fovea_center, 1.1 * p.geom.radius, 4.0 * p.s, quad)
+    return centre is not None and p.hemorrhage(centre, "dot" if kind == "dot" else "blot")
