@@ -1,0 +1,226 @@
+r"""Push-pull pyramid inpainting in torch: batched, on the images' device, no host transfer.
+
+A coarse-to-fine fill in the spirit of the push-pull interpolation of Gortler et al. ("The
+Lumigraph", SIGGRAPH 1996):
+
+1. **Pull.** The known pixels (``weight = ~mask & valid``) are pre-multiplied by their weight, and
+   ``value * weight`` and ``weight`` are reduced together with the separable binomial filter
+   ``[1, 3, 3, 1] / 8`` at stride 2 (zero padding, so the output is ``ceil(side / 2)`` and the
+   padding carries no weight), level after level until both sides are at most ``min_size``. A
+   side that is already at most ``min_size`` is not filtered any more (stride 1 along it).
+2. **Top.** At the coarsest level the value is the weighted mean ``sum / weight`` where the level
+   has weight; where it has none, the mean of all known pixels of the image, per channel.
+3. **Push.** From coarse to fine, each level keeps its own normalised value ``sum / weight``
+   where it has weight and takes ``up``, the bilinear upsampling of the coarser result (factor 2,
+   ``align_corners=False``, which matches the half-pixel offset of the even-length filter),
+   where it has none. Then ``smoothing_sweeps`` 4-neighbour Jacobi sweeps (replicated border)
+   relax the pixels of the level that hold no weight, which removes the blockiness of the
+   upsampled coarse values. At full resolution the weights are 0 or 1, so the known pixels keep
+   their exact value and the sweeps relax the masked pixels (inside ``valid``) only.
+
+The number of levels and every tensor shape depend only on ``(H, W)``: there is no data-dependent
+Python control flow and no host synchronisation, so the fill runs asynchronously on a GPU and can
+be compiled with :func:`torch.compile` (``compile=True``).
+
+An image with no known pixel inside ``valid`` (everything masked) is filled with the mean of its
+pixels inside ``valid`` (of the whole image when ``valid`` is None), per channel: a flat fill that
+removes the masked evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from captum_iterative._checks import check_positive_int
+from captum_iterative.inpaint.base import Inpainter
+
+__all__ = ["PyramidInpainter", "push_pull_fill"]
+
+
+def _binomial_taps(dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The pull filter ``[1, 3, 3, 1] / 8`` (4,), built on ``device`` by fills.
+
+    A fill, unlike ``torch.tensor(...)``, copies nothing from the host, so it never synchronises
+    a GPU.
+    """
+    taps = torch.full((4,), 3.0 / 8.0, dtype=dtype, device=device)
+    taps[0::3] = 1.0 / 8.0
+    return taps
+
+
+def _level_shapes(height: int, width: int, min_size: int) -> list[tuple[int, int]]:
+    """Sizes of the pyramid levels, finest first: halve (rounding up) each side above min_size."""
+    shapes = [(height, width)]
+    while height > min_size or width > min_size:
+        height = -(-height // 2) if height > min_size else height
+        width = -(-width // 2) if width > min_size else width
+        shapes.append((height, width))
+    return shapes
+
+
+def _pull(stack: Tensor, size: tuple[int, int], taps: Tensor) -> Tensor:
+    """One pull step: filter and subsample ``stack`` (N, K, h, w) to ``size`` (h', w').
+
+    Each halved axis is zero-padded by 1 before and ``1 + side % 2`` after, so output pixel ``j``
+    is centred on input position ``2 j + 0.5`` and ``h' = ceil(h / 2)``; an axis that keeps its
+    size is not filtered.
+    """
+    h, w = stack.shape[2:]
+    halve_h, halve_w = size[0] != h, size[1] != w
+    one = taps.new_ones(1)
+    kernel = torch.outer(taps if halve_h else one, taps if halve_w else one)
+    channels = stack.shape[1]
+    padding: tuple[int, ...] = (1, 1 + w % 2) if halve_w else (0, 0)
+    padding += (1, 1 + h % 2) if halve_h else (0, 0)
+    return F.conv2d(
+        F.pad(stack, padding),
+        kernel.expand(channels, 1, *kernel.shape),
+        stride=(1 + halve_h, 1 + halve_w),
+        groups=channels,
+    )
+
+
+def _push(coarse: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinear upsampling of ``coarse`` (N, C, h, w) by 2 along each axis that was halved.
+
+    With ``align_corners=False`` a factor of 2 maps coarse pixel ``j`` to fine position
+    ``2 j + 0.5``, where :func:`_pull` centred it; the extra last row/column of an odd side is
+    cropped.
+    """
+    h, w = coarse.shape[2:]
+    scale = (2.0 if size[0] != h else 1.0, 2.0 if size[1] != w else 1.0)
+    if scale == (1.0, 1.0):
+        return coarse
+    up = F.interpolate(coarse, scale_factor=scale, mode="bilinear", align_corners=False)
+    return up[:, :, : size[0], : size[1]]
+
+
+def _relax(value: Tensor, holes: Tensor, sweeps: int) -> Tensor:
+    """``sweeps`` Jacobi sweeps: ``holes`` (N, 1, h, w) pixels take their 4-neighbour mean.
+
+    The border is replicated (a zero-flux boundary). Returns a new tensor.
+    """
+    for _ in range(sweeps):
+        padded = F.pad(value, (1, 1, 1, 1), mode="replicate")
+        mean = padded[:, :, :-2, 1:-1] + padded[:, :, 2:, 1:-1]
+        mean += padded[:, :, 1:-1, :-2]
+        mean += padded[:, :, 1:-1, 2:]
+        mean *= 0.25
+        value = torch.where(holes, mean, value)
+    return value
+
+
+def push_pull_fill(
+    images: Tensor,
+    masks: Tensor,
+    valid: Tensor | None = None,
+    smoothing_sweeps: int = 3,
+    min_size: int = 4,
+) -> Tensor:
+    r"""Push-pull pyramid fill of the masked pixels (the computation of :class:`PyramidInpainter`).
+
+    No argument checks and no write-back: every pixel of the result holds the pyramid's value
+    (known pixels their own value). Use :class:`PyramidInpainter` unless you compose or compile
+    this function yourself.
+
+    Args:
+        images (Tensor): ``(N, C, H, W)`` floating-point images.
+        masks (Tensor): ``(N, 1, H, W)`` bool, ``True`` where pixels are unknown.
+        valid (Tensor, optional): ``(N, 1, H, W)`` bool; pixels outside it are not used as data.
+            Default: None (every pixel is valid).
+        smoothing_sweeps (int, optional): Jacobi sweeps per level. Default: 3.
+        min_size (int, optional): the pyramid stops when both sides are at most this size.
+            Default: 4.
+
+    Returns:
+        Tensor: ``(N, C, H, W)`` filled images in ``images``' dtype (computed in float32, or
+        float64 for float64 images).
+    """
+    dtype = torch.promote_types(images.dtype, torch.float32)
+    x = images.to(dtype)
+    known = ~masks if valid is None else ~masks & valid
+    weight = known.to(dtype)
+    channels = x.shape[1]
+    tiny = torch.finfo(dtype).tiny
+    taps = _binomial_taps(dtype, x.device)
+    shapes = _level_shapes(x.shape[2], x.shape[3], min_size)
+
+    levels = [torch.cat([x * weight, weight], dim=1)]
+    for size in shapes[1:]:
+        levels.append(_pull(levels[-1], size, taps))
+
+    total = levels[0].sum(dim=(2, 3), keepdim=True)
+    known_mean = total[:, :channels] / total[:, channels:].clamp_min(tiny)
+    if valid is None:
+        region_mean = x.mean(dim=(2, 3), keepdim=True)
+    else:
+        inside = valid.to(dtype)
+        region_mean = (x * inside).sum(dim=(2, 3), keepdim=True) / inside.sum(
+            dim=(2, 3), keepdim=True
+        ).clamp_min(1.0)
+    value = torch.where(total[:, channels:] > 0, known_mean, region_mean)
+
+    top = len(levels) - 1
+    for index in range(top, 0, -1):
+        level_sum, level_weight = levels[index][:, :channels], levels[index][:, channels:]
+        has_data = level_weight > 0
+        coarse = value if index == top else _push(value, shapes[index])
+        value = torch.where(has_data, level_sum / level_weight.clamp_min(tiny), coarse)
+        value = _relax(value, ~has_data, smoothing_sweeps)
+    # Full resolution: the weights are 0 or 1, so the known pixels keep their value exactly.
+    coarse = value if top == 0 else _push(value, shapes[0])
+    value = torch.where(known, x, coarse)
+    value = _relax(value, masks if valid is None else masks & valid, smoothing_sweeps)
+    return value.to(images.dtype)
+
+
+class PyramidInpainter(Inpainter):
+    r"""Push-pull pyramid inpainting on the images' device (GPU friendly, batched).
+
+    See the module documentation for the algorithm. Every batch of a given ``(H, W)`` is filled
+    by the same sequence of tensor operations whatever its masks: with ``L`` pull levels
+    (``L = 7`` at 512 x 512) and ``s = smoothing_sweeps``, about ``20 + 15 L + 14 s (L + 1)``
+    aten operations, half of them views (460 dispatched, 229 computing, at 512 x 512 with the
+    defaults). Nothing is copied to the host and nothing waits for the device.
+
+    Args:
+        smoothing_sweeps (int, optional): 4-neighbour Jacobi sweeps on the unknown pixels of
+            every level after the push. Default: 3.
+        min_size (int, optional): the pyramid stops when both sides are at most this size.
+            Default: 4.
+        dilation (int, optional): see :class:`~captum_iterative.inpaint.Inpainter`. Default: 0.
+        compile (bool, optional): run the fill through :func:`torch.compile` (compiled on the
+            first call for each input shape). Default: False.
+
+    Examples::
+
+        >>> inpainter = PyramidInpainter()
+        >>> images = torch.rand(2, 3, 64, 64)
+        >>> masks = torch.zeros(2, 1, 64, 64, dtype=torch.bool)
+        >>> masks[:, :, 20:30, 20:30] = True
+        >>> out = inpainter(images, masks)      # (2, 3, 64, 64); only the squares changed
+    """
+
+    def __init__(
+        self,
+        smoothing_sweeps: int = 3,
+        min_size: int = 4,
+        dilation: int = 0,
+        compile: bool = False,
+    ) -> None:
+        super().__init__(dilation=dilation)
+        self.smoothing_sweeps = check_positive_int(smoothing_sweeps, "smoothing_sweeps", 0)
+        self.min_size = check_positive_int(min_size, "min_size", 1)
+        if not isinstance(compile, bool):
+            raise TypeError(f"`compile` must be a bool, got {type(compile).__name__}")
+        self.compile = compile
+        self._fill_fn: Callable[..., Tensor] = (
+            torch.compile(push_pull_fill) if compile else push_pull_fill
+        )
+
+    def _fill(self, images: Tensor, masks: Tensor, valid: Tensor | None) -> Tensor:
+        return self._fill_fn(images, masks, valid, self.smoothing_sweeps, self.min_size)
