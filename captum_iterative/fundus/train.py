@@ -12,8 +12,13 @@ Run ``python -m captum_iterative.fundus.train --help`` for the command line.
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import os
+import platform
+import shlex
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,11 +31,19 @@ import numpy as np
 import torch
 from kornia import augmentation as K
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset, WeightedRandomSampler
 from tqdm.auto import tqdm
 
-from captum_iterative.evaluation.metrics import classification_report, roc_closest_to_corner
+from captum_iterative.evaluation.metrics import (
+    classification_report,
+    roc_auc,
+    roc_closest_to_corner,
+    sensitivity_specificity,
+)
+from captum_iterative.fundus.datasets import APTOS2019, DiaretDB1, grouped_split
 from captum_iterative.fundus.models import FundusClassifier, create_classifier
+from captum_iterative.fundus.preprocess import FundusTransform
+from captum_iterative.fundus.synthetic import SyntheticFundusDataset
 from captum_iterative.fundus.types import FundusSample
 
 __all__ = [
@@ -38,6 +51,7 @@ __all__ = [
     "TrainResult",
     "balanced_sample_weights",
     "default_augmentation",
+    "evaluate_classifier",
     "load_classifier",
     "load_default_classifier",
     "predict",
@@ -176,15 +190,40 @@ def default_augmentation() -> nn.Module:
     )
 
 
+def _grade(sample: FundusSample) -> int:
+    if sample.grade is None:
+        raise ValueError(f"sample {sample.id!r} has no grade; training needs graded images")
+    return int(sample.grade)
+
+
+class _Referable:
+    """Image-level label: ``grade >= referable_grade``, or any lesion when there is no grade."""
+
+    def __init__(self, referable_grade: int) -> None:
+        self.referable_grade = referable_grade
+
+    def __call__(self, sample: FundusSample) -> int:
+        if sample.grade is not None:
+            return int(sample.grade >= self.referable_grade)
+        if not sample.masks:
+            raise ValueError(f"sample {sample.id!r} has neither a grade nor lesion masks")
+        return int(any(bool(mask.any()) for mask in sample.masks.values()))
+
+
 class _Prepared(Dataset[tuple[Tensor, int]]):
-    """Applies ``transform`` and checks one sample: ``uint8`` ``(3, S, S)`` tensor and grade."""
+    """Applies ``transform`` and checks one sample: ``uint8`` ``(3, S, S)`` tensor and target."""
 
     def __init__(
-        self, dataset: Dataset[FundusSample], transform: SampleTransform | None, size: int
+        self,
+        dataset: Dataset[FundusSample],
+        transform: SampleTransform | None,
+        size: int,
+        target: Callable[[FundusSample], int] = _grade,
     ) -> None:
         self.dataset = dataset
         self.transform = transform
         self.size = size
+        self.target = target
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
@@ -200,9 +239,8 @@ class _Prepared(Dataset[tuple[Tensor, int]]):
                 f"after preprocessing, got {image.dtype} {image.shape}; pass a `transform` "
                 "that resizes to `input_size`"
             )
-        if sample.grade is None:
-            raise ValueError(f"sample {sample.id!r} has no grade; training needs graded images")
-        return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), int(sample.grade)
+        target = self.target(sample)
+        return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), target
 
 
 def _first(batch: list[tuple[Tensor, int]]) -> tuple[Tensor, int]:
@@ -216,9 +254,10 @@ def _load_in_memory(
     workers: int,
     desc: str,
     progress: bool,
+    target: Callable[[FundusSample], int] = _grade,
 ) -> TensorDataset:
-    """Preprocess every sample once: ``uint8`` ``(N, 3, S, S)`` images and ``(N,)`` grades."""
-    prepared = _Prepared(dataset, transform, size)
+    """Preprocess every sample once: ``uint8`` ``(N, 3, S, S)`` images and ``(N,)`` targets."""
+    prepared = _Prepared(dataset, transform, size, target)
     if len(prepared) == 0:
         raise ValueError(f"the {desc} dataset is empty")
     loader = DataLoader(prepared, batch_size=1, num_workers=workers, collate_fn=_first)
@@ -560,3 +599,230 @@ def load_default_classifier(
     ref = resources.files("captum_iterative") / "checkpoints" / DEFAULT_CHECKPOINT
     with resources.as_file(ref) as path:
         return load_classifier(path, map_location=map_location)
+
+
+def evaluate_classifier(
+    model: nn.Module,
+    info: ClassifierInfo,
+    dataset: Dataset[FundusSample],
+    *,
+    transform: SampleTransform | None = None,
+    batch_size: int = 16,
+    device: str | torch.device = "cpu",
+    workers: int = 0,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Score a dataset with a trained classifier at its own ``th_pred``.
+
+    An image is positive when its grade is ``>= info.referable_grade`` or, for datasets without
+    grades (e.g. DiaretDB1), when any of its lesion masks is non-empty.
+
+    Args:
+        model (nn.Module): the classifier (e.g. from :func:`load_classifier`).
+        info (ClassifierInfo): its checkpoint information (``th_pred``, ``input_size``).
+        dataset (Dataset[FundusSample]): images with grades or lesion masks.
+        transform (callable, optional): ``FundusSample -> FundusSample`` preprocessing to
+            ``info.input_size`` (as used in training). Default: ``None`` (already done)
+        batch_size (int, optional): images per forward pass. Default: 16
+        device (str or torch.device, optional): where to compute. Default: ``"cpu"``
+        workers (int, optional): processes that preprocess the images. Default: 0
+        progress (bool, optional): show a progress bar. Default: ``True``
+
+    Returns:
+        dict[str, float]: ``n_images``, ``n_positive``, ``n_predicted_positive``, ``auc``,
+        ``th_pred``, ``sensitivity`` and ``specificity`` at ``th_pred``, and ``best_threshold``
+        with ``best_sensitivity``/``best_specificity``: this set's own ROC point closest to
+        ``(0, 1)``, for reference.
+    """
+    data = _load_in_memory(
+        dataset,
+        transform,
+        info.input_size,
+        workers,
+        "prepare",
+        progress,
+        target=_Referable(info.referable_grade),
+    )
+    labels = data.tensors[1].numpy().astype(bool)
+    scores = predict(model, data, batch_size=batch_size, device=device)
+    sensitivity, specificity = sensitivity_specificity(labels, scores, info.th_pred)
+    best = roc_closest_to_corner(labels, scores)
+    return {
+        "n_images": float(labels.size),
+        "n_positive": float(labels.sum()),
+        "n_predicted_positive": float((scores >= info.th_pred).sum()),
+        "auc": roc_auc(labels, scores),
+        "th_pred": info.th_pred,
+        "sensitivity": sensitivity,
+        "specificity": specificity,
+        "best_threshold": best.threshold,
+        "best_sensitivity": best.sensitivity,
+        "best_specificity": best.specificity,
+    }
+
+
+def _machine(device: torch.device) -> dict[str, Any]:
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "device": str(device),
+        "gpu": gpu,
+    }
+
+
+def _synthetic_split(args: argparse.Namespace) -> tuple[Dataset[Any], Dataset[Any]]:
+    # Training images use even dataset seeds and validation images odd ones, so no run's
+    # validation image is ever another run's training image. Training grades are balanced
+    # (each grade as often); validation grades follow the generator's prevalence.
+    size = args.image_size
+    train = SyntheticFundusDataset(
+        args.n_train, size=size, seed=2 * args.seed, mode="dr", grades="balanced"
+    )
+    val = SyntheticFundusDataset(args.n_val, size=size, seed=2 * args.seed + 1, mode="dr")
+    return train, val
+
+
+def _aptos_split(args: argparse.Namespace) -> tuple[Dataset[Any], Dataset[Any]]:
+    root = args.root or os.environ.get("APTOS_ROOT")
+    if not root:
+        raise SystemExit("--data aptos2019 needs --root or the APTOS_ROOT environment variable")
+    data = APTOS2019(root)
+    train_idx, val_idx = grouped_split(data, val_fraction=args.val_fraction, seed=args.seed)
+    return (
+        Subset(data, train_idx[: args.n_train].tolist()),
+        Subset(data, val_idx[: args.n_val].tolist()),
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m captum_iterative.fundus.train",
+        description="Train a grading classifier (MSE on the grade), pick th_pred by ROC on the "
+        "validation set, keep the epoch with the best validation AUC; or, with --evaluate, "
+        "score a trained checkpoint on a dataset.",
+    )
+    parser.add_argument("--data", default="synthetic", help="synthetic | aptos2019 | diaretdb1")
+    parser.add_argument("--root", help="dataset folder (default: $APTOS_ROOT / $DIARETDB1_ROOT)")
+    parser.add_argument("--arch", default="vgg_tiny", help="classifier name (default: vgg_tiny)")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--input-size", type=int, default=512, help="model input side S")
+    parser.add_argument(
+        "--image-size", type=int, default=512, help="side of generated synthetic images"
+    )
+    parser.add_argument(
+        "--n-train", type=int, default=None, help="training images (synthetic: default 800)"
+    )
+    parser.add_argument(
+        "--n-val", type=int, default=None, help="validation images (synthetic: default 200)"
+    )
+    parser.add_argument("--val-fraction", type=float, default=0.2, help="aptos2019 split")
+    parser.add_argument("--out", default="runs/classifier.pt", help="best checkpoint file")
+    parser.add_argument("--summary", help="write a JSON summary (metrics, command, time) here")
+    parser.add_argument("--resume", action="store_true", help="continue from <out>.last")
+    parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--no-balance", action="store_true")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=0, help="preprocessing processes")
+    parser.add_argument("--evaluate", metavar="CHECKPOINT", help="only evaluate this checkpoint")
+    return parser
+
+
+def _evaluate_main(args: argparse.Namespace) -> dict[str, Any]:
+    model, info = load_classifier(args.evaluate, map_location=args.device)
+    if args.data == "diaretdb1":
+        root = args.root or os.environ.get("DIARETDB1_ROOT")
+        if not root:
+            raise SystemExit("--data diaretdb1 needs --root or $DIARETDB1_ROOT")
+        dataset: Dataset[Any] = DiaretDB1(root)
+    elif args.data == "aptos2019":
+        dataset = _aptos_split(args)[1]
+    elif args.data == "synthetic":
+        dataset = _synthetic_split(args)[1]
+    else:
+        raise SystemExit(f"unknown --data {args.data!r}")
+    metrics = evaluate_classifier(
+        model,
+        info,
+        dataset,
+        transform=FundusTransform(info.input_size),
+        batch_size=args.batch_size,
+        device=args.device,
+        workers=args.workers,
+    )
+    return {"checkpoint": str(args.evaluate), "data": args.data, "metrics": metrics}
+
+
+def _train_main(args: argparse.Namespace) -> dict[str, Any]:
+    if args.data == "synthetic":
+        args.n_train = 800 if args.n_train is None else args.n_train
+        args.n_val = 200 if args.n_val is None else args.n_val
+        train_ds, val_ds = _synthetic_split(args)
+    elif args.data == "aptos2019":
+        train_ds, val_ds = _aptos_split(args)
+    else:
+        raise SystemExit(f"cannot train on --data {args.data!r}; use synthetic or aptos2019")
+    transform = FundusTransform(args.input_size)
+    result = train_classifier(
+        train_ds,
+        val_ds,
+        args.arch,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        input_size=args.input_size,
+        augment=not args.no_augment,
+        balance=not args.no_balance,
+        device=args.device,
+        out=args.out,
+        resume=args.resume,
+        seed=args.seed,
+        workers=args.workers,
+        transform=transform,
+        preprocessing={
+            "transform": "FundusTransform",
+            "size": transform.size,
+            "enhance": transform.enhance,
+            "square": transform.square,
+        },
+    )
+    return {
+        "checkpoint": str(result.checkpoint),
+        "arch": args.arch,
+        "data": args.data,
+        "n_train": len(train_ds),  # type: ignore[arg-type]
+        "n_val": len(val_ds),  # type: ignore[arg-type]
+        "best_epoch": result.best_epoch,
+        "th_pred": result.th_pred,
+        "metrics": result.metrics,
+        "history": result.history,
+        "seconds": round(result.seconds, 1),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Command-line entry point; returns the summary it prints as JSON."""
+    args = _parser().parse_args(argv)
+    started = time.perf_counter()
+    summary = _evaluate_main(args) if args.evaluate else _train_main(args)
+    summary["command"] = "python -m captum_iterative.fundus.train " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
+    )
+    summary["wall_seconds"] = round(time.perf_counter() - started, 1)
+    summary["machine"] = _machine(torch.device(args.device))
+    text = json.dumps(summary, indent=2)
+    if args.summary:
+        Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.summary).write_text(text + "\n")
+    print(text)
+    return summary
+
+
+if __name__ == "__main__":
+    main()

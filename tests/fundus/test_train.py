@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from captum_iterative.fundus.train import (
     balanced_sample_weights,
     default_augmentation,
     load_classifier,
+    main,
     predict,
     referable_metrics,
     train_classifier,
@@ -276,3 +278,32 @@ def test_referable_metrics_match_sklearn(pairs: list[tuple[int, float]]) -> None
     stages = np.clip(np.floor(scores + 0.5), 0, 4)
     kappa = cohen_kappa_score(grades, stages, weights="quadratic", labels=range(5))
     assert metrics["kappa"] == pytest.approx(kappa, nan_ok=True)
+
+
+def test_cli_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--data", "--root", "--arch", "--epochs", "--input-size", "--n-train"):
+        assert option in text
+    for option in ("--n-val", "--out", "--resume", "--device", "--seed", "--batch-size", "--lr"):
+        assert option in text
+    assert "--workers" in text
+
+
+def test_cli_synthetic_run_and_evaluate(tmp_path: Path) -> None:
+    out = tmp_path / "cli.pt"
+    common = ["--data", "synthetic", "--image-size", "64", "--input-size", "64"]
+    sizes = ["--n-train", "10", "--n-val", "24", "--epochs", "1", "--batch-size", "5"]
+    files = ["--out", str(out), "--summary", str(tmp_path / "s.json")]
+    summary = main([*common, *sizes, "--lr", "1e-3", *files])
+    assert out.is_file() and summary["n_train"] == 10 and summary["n_val"] == 24
+    assert json.loads((tmp_path / "s.json").read_text())["best_epoch"] == 1
+    assert summary["command"].startswith("python -m captum_iterative.fundus.train --data synthetic")
+    _, info = load_classifier(out)
+    assert info.preprocessing["transform"] == "FundusTransform" and info.input_size == 64
+    evaluated = main([*common, *sizes, "--evaluate", str(out)])
+    assert evaluated["metrics"]["n_images"] == 24
+    assert evaluated["metrics"]["auc"] == pytest.approx(info.metrics["auc"])
+    assert evaluated["metrics"]["th_pred"] == info.th_pred
