@@ -168,7 +168,7 @@ def render_background(
     """Render the retina without vessels or disc: illumination, macula, fovea and texture.
 
     Smooth fields (vignetting, uneven illumination, macular darkening, peripapillary glow) are
-    computed on a 32 x 32 grid and upsampled bicubically; the texture is coarse noise upsampled
+    computed on a 64 x 64 grid and upsampled bilinearly; the texture is coarse noise upsampled
     plus fine per-pixel noise.
 
     Args:
@@ -180,18 +180,18 @@ def render_background(
         numpy.ndarray: ``(3, size, size)`` ``float32`` planar RGB in 0-255 (the surround is not
         yet blacked out).
     """
-    size, grid = geom.size, 32
+    size, grid = geom.size, min(64, geom.size)
     dd = geom.disc_diameter
     centres = (np.arange(grid) + 0.5) * size / grid - 0.5
     cx, cy = geom.center
     rel = np.hypot(centres[None, :] - cx, centres[:, None] - cy) / geom.radius
     light = 1.0 - rng.uniform(0.3, 0.55) * np.clip(rel, 0.0, 1.1) ** rng.uniform(2.0, 3.5)
     coarse = cv2.resize(rng.standard_normal((5, 5)), (grid, grid), interpolation=cv2.INTER_CUBIC)
-    light = light * np.exp(rng.uniform(0.05, 0.12) * coarse)
+    light = light * np.exp(rng.uniform(0.07, 0.18) * coarse)
     macula = _gaussian(centres, centres, geom.fovea_center, dd * rng.uniform(0.5, 0.8))
     glow = _gaussian(centres, centres, geom.disc_center, dd * rng.uniform(0.7, 1.1))
     depth = rng.uniform(0.12, 0.3) * np.array([1.0, 1.3, 1.15])
-    bright = rng.uniform(0.04, 0.14) * np.array([1.0, 1.2, 1.5])
+    bright = rng.uniform(0.02, 0.08) * np.array([1.0, 1.2, 1.5])
 
     mid_n = max(4, size // 6)
     mid = cv2.resize(
@@ -206,10 +206,9 @@ def render_background(
     for c in range(3):
         field = light * (1.0 - depth[c] * macula) * (1.0 + bright[c] * glow) * palette[c]
         cv2.resize(
-            field.astype(np.float32), (size, size), dst=image[c], interpolation=cv2.INTER_CUBIC
+            field.astype(np.float32), (size, size), dst=image[c], interpolation=cv2.INTER_LINEAR
         )
     image *= texture
-    np.maximum(image, 0.0, out=image)  # bicubic overshoot
     _paint_fovea(rng, geom, image)
     return image
 
@@ -249,7 +248,7 @@ def render_disc(rng: np.random.Generator, geom: FundusGeometry, image: np.ndarra
     shade = np.sqrt(lum / max(float(lum.mean()), 1e-3))
 
     ell = np.sqrt((dx / rx) ** 2 + (dy / ry) ** 2)
-    rim = np.clip((1.0 - ell) / np.float32(rng.uniform(0.08, 0.2)) + 0.5, 0.0, 1.0)
+    rim = np.clip((1.0 - ell) / np.float32(rng.uniform(0.05, 0.12)) + 0.5, 0.0, 1.0)
     glow = 1.0 - np.float32(0.25) * np.clip(ell, 0.0, 1.0) ** 2
     rim_colour = np.array(
         [rng.uniform(230, 255), rng.uniform(135, 185), rng.uniform(60, 115)], dtype=np.float32

@@ -30,7 +30,7 @@ def blood(rng: np.random.Generator, dark: float, core: float | None = None) -> C
     With ``core`` (a radius in pixels) the lesion is darker in its middle: the factors are
     raised to ``0.7 + 0.6 exp(-d^2 / core^2)`` at distance ``d`` from the centre.
     """
-    keep = 1.0 - dark * np.array([0.32, 0.7, 0.62]) * rng.uniform(0.9, 1.1, size=3)
+    keep = 1.0 - dark * np.array([0.26, 0.56, 0.46]) * rng.uniform(0.9, 1.1, size=3)
     if core is None:
         return darken(keep)
     log_keep = np.log(keep).astype(np.float32)[:, None, None]

@@ -190,32 +190,32 @@ class _DRPainter:
                     (
                         centre[0] + rr * math.cos(a),
                         centre[1] + rr * math.sin(a),
-                        self.radius(1.0, 2.5),
+                        self.radius(1.2, 3.0),
                     )
                 )
         else:
-            n_dots = int(rng.integers(4, 16))
-            spread = self.dd * rng.uniform(0.15, 0.4)
+            n_dots = int(rng.integers(6, 30))
+            spread = self.dd * rng.uniform(0.2, 0.6)
             for _ in range(n_dots):
                 a, rr = rng.uniform(0, 2 * math.pi), spread * math.sqrt(rng.random())
                 spots.append(
                     (
                         centre[0] + rr * math.cos(a),
                         centre[1] + rr * math.sin(a),
-                        self.radius(1.0, 2.5),
+                        self.radius(1.2, 3.0),
                     )
                 )
             if style == "patch":
-                for _ in range(int(rng.integers(1, 4))):
+                for _ in range(int(rng.integers(2, 6))):
                     a, rr = rng.uniform(0, 2 * math.pi), 0.5 * spread * math.sqrt(rng.random())
                     spots.append(
                         (
                             centre[0] + rr * math.cos(a),
                             centre[1] + rr * math.sin(a),
-                            self.radius(3.0, 7.0),
+                            self.radius(3.0, 8.0),
                         )
                     )
-        colour = self.pale((1.3, 2.3, 3.0), (45.0, 45.0, 25.0))
+        colour = self.pale((1.3, 2.4, 1.5), (45.0, 45.0, 10.0))
         drawn = 0
         for x, y, r in spots:
             harm = shapes.random_harmonics(rng, 2, 0.3 if r > 2.5 else 0.1)
@@ -231,30 +231,33 @@ class _DRPainter:
         return drawn
 
     def soft_exudate(self) -> bool:
+        """A cotton-wool spot: a pale, translucent, fluffy blob with a wide soft edge."""
         rng, g = self.rng, self.geom
         centre = self.point(g.disc_center, 3.0 * self.dd, 0.3 * self.dd)
         if centre is None or math.dist(centre, g.disc_center) < 0.9 * self.dd:
             return False
         r = self.radius(5.0, 11.0)
-        harm = shapes.random_harmonics(rng, 3, 0.3)
-        aspect, angle = rng.uniform(1.0, 1.8), rng.uniform(0, math.pi)
-        edge = max(1.0, 0.8 * r)
+        aspect = rng.uniform(1.0, 1.8)
+        edge = max(1.0, 0.6 * r)
+        half = math.ceil(aspect * r * 1.3 + edge) + 2
+        fluff = cv2.resize(rng.random((6, 6), dtype=np.float32), (2 * half + 1, 2 * half + 1))
+        blob = partial(
+            shapes.blob,
+            radius=r,
+            harmonics=shapes.random_harmonics(rng, 2, 0.25),
+            edge=edge,
+            aspect=aspect,
+            angle=rng.uniform(0, math.pi),
+            peak=rng.uniform(0.85, 1.0),
+        )
         return self.canvas.paint(
             "soft_exudates",
             "cotton_wool",
             centre,
             r,
-            aspect * r * 1.5 + edge + 2,
-            partial(
-                shapes.blob,
-                radius=r,
-                harmonics=harm,
-                edge=edge,
-                aspect=aspect,
-                angle=angle,
-                peak=rng.uniform(0.8, 0.95),
-            ),
-            self.pale((1.25, 2.1, 3.2), (35.0, 40.0, 30.0)),
+            half - 1,
+            partial(shapes.textured, shape=blob, texture=fluff, depth=0.35),
+            self.pale((1.2, 2.0, 2.4), (45.0, 50.0, 40.0)),
         )
 
     def preretinal(self) -> bool:
@@ -272,7 +275,7 @@ class _DRPainter:
                 r,
                 r + 2,
                 partial(shapes.boat, radius=r, level=-r * rng.uniform(0.1, 0.6), edge=1.5),
-                colours.pooled(np.array([0.45, 0.2, 0.28])),
+                colours.pooled(np.array([0.65, 0.3, 0.35])),
             ):
                 return True
         return False

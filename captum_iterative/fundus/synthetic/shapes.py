@@ -9,6 +9,8 @@ centre, so ``alpha > 0.5`` is one connected region.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 
@@ -102,3 +104,26 @@ def raster(dx: np.ndarray, dy: np.ndarray, image: np.ndarray) -> np.ndarray:
     ix = np.clip(np.rint(dx).astype(np.int64) + half, 0, 2 * half)
     iy = np.clip(np.rint(dy).astype(np.int64) + half, 0, 2 * half)
     return image[iy, ix]
+
+
+def textured(
+    dx: np.ndarray,
+    dy: np.ndarray,
+    shape: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    texture: np.ndarray,
+    depth: float,
+) -> np.ndarray:
+    """``shape`` modulated by a centred texture: ``alpha * (1 - depth + depth * texture)``.
+
+    Args:
+        dx (numpy.ndarray): ``(1, w)`` ``float32`` column offsets.
+        dy (numpy.ndarray): ``(h, 1)`` ``float32`` row offsets.
+        shape (Callable): the underlying shape, called with ``(dx, dy)``.
+        texture (numpy.ndarray): ``(2 h + 1, 2 h + 1)`` ``float32`` values in [0, 1], looked up
+            as in :func:`raster`.
+        depth (float): modulation depth in [0, 1].
+
+    Returns:
+        numpy.ndarray: ``(h, w)`` ``float32`` alpha.
+    """
+    return shape(dx, dy) * (np.float32(1.0 - depth) + np.float32(depth) * raster(dx, dy, texture))

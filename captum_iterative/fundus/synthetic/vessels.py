@@ -90,9 +90,8 @@ def _walk(
         | (s > sprouts.length[:, None])
     )
     ends = np.where(stop.any(axis=1), stop.argmax(axis=1), n)
-    return [
-        (np.stack([x[k, :e], y[k, :e]], axis=1), theta[k, :e]) for k, e in enumerate(ends.tolist())
-    ]
+    points = np.stack([x, y], axis=-1)
+    return [(points[k, :e], theta[k, :e]) for k, e in enumerate(ends.tolist())]
 
 
 def _trunks(rng: np.random.Generator, geom: FundusGeometry) -> _Sprouts:
@@ -103,7 +102,7 @@ def _trunks(rng: np.random.Generator, geom: FundusGeometry) -> _Sprouts:
     rows = []
     for side in (1.0, -1.0):
         for vein in (True, False):
-            width = dd * (0.085 if vein else 0.062) * rng.uniform(0.9, 1.1)
+            width = dd * (0.072 if vein else 0.055) * rng.uniform(0.9, 1.1)
             start = disc + rng.normal(0.0, 0.08 * dd, size=2)
             arcade = (
                 side * math.radians(rng.uniform(80, 100)),
@@ -138,8 +137,8 @@ def _trunks(rng: np.random.Generator, geom: FundusGeometry) -> _Sprouts:
 def sample_vessel_tree(rng: np.random.Generator, geom: FundusGeometry) -> list[VesselBranch]:
     """Draw the vessel tree of one eye, one generation of branches at a time.
 
-    Each branch forks every 0.6-1.4 disc diameters (DD); a child leaves at 30-65 degrees, is
-    45-75 % as wide as its parent there (children under about half a pixel at 512 px are
+    Each branch forks every 0.6-1.4 disc diameters (DD); a child leaves at 25-60 degrees, is
+    40-70 % as wide as its parent there (children under about half a pixel at 512 px are
     dropped) and bends back towards its parent's direction. Widths fall by 70 % along a branch
     and by 10 % after each fork.
 
@@ -162,7 +161,8 @@ def sample_vessel_tree(rng: np.random.Generator, geom: FundusGeometry) -> list[V
         forks = np.cumsum(spacing, axis=1) - spacing[:, :1] * rng.uniform(0.2, 0.9, size=(m, 1))
         arc = np.array([(len(p) - 1) * step for p, _ in paths])
         forks_ok = (forks > 0.3 * dd) & (forks < arc[:, None] - 0.3 * dd)
-        at_points, at_theta, at_width, at_vein = [], [], [], []
+        at_points, at_theta, at_width = [], [], []
+        at_vein: list[list[bool]] = []
         for k, (points, theta) in enumerate(paths):
             if len(points) < 2 or len(branches) >= _MAX_BRANCHES:
                 continue
@@ -175,22 +175,22 @@ def sample_vessel_tree(rng: np.random.Generator, geom: FundusGeometry) -> list[V
             at_points.append(points[idx])
             at_theta.append(theta[idx])
             at_width.append(widths[idx])
-            at_vein.append(np.full(len(idx), sprouts.vein[k]))
+            at_vein.append(len(idx) * [bool(sprouts.vein[k])])
         if not at_points:
             break
-        width = np.concatenate(at_width) * rng.uniform(0.45, 0.75, size=sum(map(len, at_width)))
+        width = np.concatenate(at_width) * rng.uniform(0.4, 0.7, size=sum(map(len, at_width)))
         u = rng.random((len(width), 5))
         side = np.where(u[:, 0] < 0.5, 1.0, -1.0)
-        theta0 = np.concatenate(at_theta) + side * np.radians(30.0 + 35.0 * u[:, 1])
+        theta0 = np.concatenate(at_theta) + side * np.radians(25.0 + 35.0 * u[:, 1])
         keep = width >= min_width
         sprouts = _Sprouts(
             starts=np.concatenate(at_points)[keep],
             theta0=theta0[keep],
-            theta_end=(theta0 - side * 0.5 * u[:, 2])[keep],
+            theta_end=(theta0 - side * (0.2 + 0.5 * u[:, 2]))[keep],
             relax=dd * (0.7 + 1.3 * u[keep, 3]),
-            length=dd * (0.9 + 1.5 * u[keep, 4]) * np.sqrt(width[keep] / (0.06 * dd)),
+            length=dd * (1.4 + 2.0 * u[keep, 4]) * np.sqrt(width[keep] / (0.05 * dd)),
             width=width[keep],
-            vein=np.concatenate(at_vein)[keep],
+            vein=np.fromiter(itertools.chain.from_iterable(at_vein), dtype=bool)[keep],
         )
     return branches
 
@@ -207,16 +207,16 @@ def _draw(canvas: np.ndarray, branches: list[VesselBranch], reflex: np.ndarray |
     widths = np.concatenate([b.widths for b in branches])
     starts = np.cumsum([0] + [len(b.points) for b in branches])
     thick = np.where(widths >= 1.5, np.rint(widths), 1).astype(np.int64)
-    level = np.clip(np.rint(widths * 8), 2, 8).astype(np.int64)
+    level = 2 * np.clip(np.rint(widths * 4), 1, 4).astype(np.int64)
     key = thick * 16 + level
     cuts = np.union1d(np.flatnonzero(np.diff(key)) + 1, starts)
     begins, stops = cuts[:-1], cuts[1:]
     stops = stops + ~np.isin(stops, starts)  # a run continuing the same branch joins the next
     pts = np.rint(points * (1 << _SHIFT)).astype(np.int32)
     runs: dict[int, list[np.ndarray]] = {}
-    for a, b in zip(begins.tolist(), stops.tolist(), strict=True):
+    for a, b, k in zip(begins.tolist(), stops.tolist(), key[begins].tolist(), strict=True):
         if b - a >= 2:
-            runs.setdefault(int(key[a]), []).append(pts[a:b])
+            runs.setdefault(k, []).append(pts[a:b])
     for k, polys in runs.items():
         cv2.polylines(canvas, polys, False, 255 * (k % 16) // 8, k // 16, cv2.LINE_AA, _SHIFT)
     if reflex is not None:
@@ -252,8 +252,8 @@ def render_vessels(
         the ``(size, size)`` ``bool`` vessel mask (coverage > 0.5).
     """
     size = geom.size
-    vein_keep = 1.0 - np.array([0.3, 0.62, 0.5]) * rng.uniform(0.85, 1.05)
-    artery_keep = 1.0 - np.array([0.14, 0.42, 0.3]) * rng.uniform(0.85, 1.1)
+    vein_keep = 1.0 - np.array([0.22, 0.58, 0.45]) * rng.uniform(0.85, 1.05)
+    artery_keep = 1.0 - np.array([0.1, 0.38, 0.28]) * rng.uniform(0.85, 1.1)
     covers = []
     mask = np.zeros((size, size), dtype=bool)
     for is_vein in (True, False):
