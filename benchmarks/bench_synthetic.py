@@ -117,9 +117,10 @@ def main(argv: list[str] | None = None) -> None:
             result = measure(512, args.per_grade, "dr", grade)
             rows.append({"size": 512, "mode": "dr", "grade": grade, **result})
 
+    machine = _machine()
     report = {
         "benchmark": "synthetic fundus generation (generate_fundus), one CPU core",
-        "machine": _machine(),
+        "machine": machine,
         "settings": {
             "cv2_threads": 1,
             "torch_threads": 1,
@@ -132,7 +133,6 @@ def main(argv: list[str] | None = None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
 
-    machine = report["machine"]
     print(
         f"CPU: {machine['cpu_model']} (pinned to CPU {cpu}); python {machine['python']}, "
         f"numpy {machine['numpy']}, opencv {machine['opencv']}\n"

@@ -83,15 +83,17 @@ class LesionCanvas:
             another type's lesion, or on a vessel when ``avoid_vessels``).
         """
         rows, cols, dx, dy = patch_window(self.size, center, extent)
+        if dx.size == 0 or dy.size == 0:
+            return False
         alpha = shape(dx, dy)
+        visible = _one_region(alpha, center, rows, cols)
         footprint = alpha > _FOOTPRINT
-        if not footprint.any() or not self.fov[rows, cols][footprint].all():
+        if not self.fov[rows, cols][footprint].all():
             return False
         owner = self._owner[rows, cols]
         tid = self._ids[type_]
         if np.any((owner != 0) & (owner != tid) & footprint):
             return False
-        visible = _one_region(alpha, center, rows, cols)
         if avoid_vessels and self.vessels[rows, cols][visible].any():
             return False
         patch = self.image[:, rows, cols]
