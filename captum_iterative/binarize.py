@@ -46,7 +46,8 @@ def map_range(maps: Tensor, valid: Tensor | None = None) -> tuple[Tensor, Tensor
     if valid is None:
         return flat.amin(dim=1), flat.amax(dim=1)
     keep = valid.flatten(1)
-    inf = torch.tensor(float("inf"), dtype=maps.dtype, device=maps.device)
+    # A device-side fill: torch.tensor(...) would copy from the host and synchronise a GPU.
+    inf = maps.new_full((), float("inf"))
     lo = torch.where(keep, flat, inf).amin(dim=1)
     hi = torch.where(keep, flat, -inf).amax(dim=1)
     return lo, hi
