@@ -77,8 +77,9 @@ def default_score(output: Tensor, target: Any) -> Tensor:
 
     Args:
         output (Tensor): ``(N,)``, ``(N, 1)`` or ``(N, K)`` model output.
-        target (int, Tensor, list or None): Captum-style target. Ignored for single-output models;
-            for ``K > 1`` outputs, selects the column (an int, or one index per image).
+        target (int, Tensor, list or None): Captum-style target. Ignored for single-output models
+            (where only 0 and -1 are valid); for ``K > 1`` outputs, selects the column (an int,
+            or one index per image). An index outside ``[-K, K)`` raises ``ValueError``.
 
     Returns:
         Tensor: ``(N,)`` scores.
@@ -87,13 +88,14 @@ def default_score(output: Tensor, target: Any) -> Tensor:
         raise TypeError(f"the model returned {type(output).__name__}; pass `score_fn=` to score it")
     if output.dim() == 1:
         return output
-    if output.dim() == 2 and output.shape[1] == 1:
-        return output[:, 0]
     if output.dim() != 2:
         raise ValueError(
             f"the model output has shape {tuple(output.shape)}; pass `score_fn=` to map it to one "
             "score per image"
         )
+    _check_target_range(target, output.shape[1])
+    if output.shape[1] == 1:
+        return output[:, 0]
     if target is None:
         raise ValueError(
             f"the model has {output.shape[1]} outputs: pass `target=` to choose the scored column "
@@ -105,6 +107,21 @@ def default_score(output: Tensor, target: Any) -> Tensor:
     if index.numel() == 1:
         return output[:, int(index)]
     return output.gather(1, index[:, None])[:, 0]
+
+
+def _check_target_range(target: Any, columns: int) -> None:
+    """Refuse column indices outside ``[-columns, columns)`` (Captum would raise IndexError)."""
+    if isinstance(target, tuple) and len(target) == 1:
+        target = target[0]
+    if isinstance(target, int):
+        bad = not -columns <= target < columns
+    elif isinstance(target, Tensor):
+        bad = bool(((target < -columns) | (target >= columns)).any())
+    else:
+        return
+    if bad:
+        shown = target.tolist() if isinstance(target, Tensor) else target
+        raise ValueError(f"`target` {shown} is out of range for a model with {columns} output(s)")
 
 
 @dataclass
@@ -199,23 +216,34 @@ def _check_target(target: Any, n: int) -> Any:
     if target is None or (isinstance(target, int) and not isinstance(target, bool)):
         return target
     if isinstance(target, Tensor):
-        if target.dim() == 0 or target.numel() == 1:
-            return target
-        if target.dim() == 1 and target.numel() == n:
+        if target.dim() == 0 or target.numel() == 1 or (target.dim() == 1 and target.numel() == n):
+            if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+                raise TypeError(f"`target` must hold integer indices, got a {target.dtype} tensor")
             return target
         raise ValueError(
             f"`target` must be an int, a scalar tensor or one index per image ({n}), "
             f"got a tensor of shape {tuple(target.shape)}"
         )
     if isinstance(target, tuple):
+        if not all(_is_index(i) for i in target):
+            raise TypeError(f"`target` tuple entries must be ints, got {target!r}")
         return target
     if isinstance(target, list):
         if len(target) != n:
             raise ValueError(f"`target` has {len(target)} entries for {n} images")
         if all(isinstance(t, int) and not isinstance(t, bool) for t in target):
             return torch.tensor(target, dtype=torch.long)
+        if not all(isinstance(t, tuple) and all(_is_index(i) for i in t) for t in target):
+            raise TypeError(
+                "`target` list entries must be ints, or tuples of ints for outputs with more "
+                f"than two dimensions, got {[type(t).__name__ for t in target]}"
+            )
         return target
     raise TypeError(f"`target` must be an int, tuple, tensor or list, got {type(target).__name__}")
+
+
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_additional_forward_args(args: Any, n: int) -> Any:

@@ -10,6 +10,7 @@ reduces the channels and upsamples layer maps bilinearly with Captum's own
 from __future__ import annotations
 
 from collections.abc import Callable
+from numbers import Integral
 
 import torch
 from captum.attr import LayerAttribution
@@ -69,6 +70,18 @@ def get_channel_reduction(reduction: str | ChannelReduction) -> ChannelReduction
     return reduction
 
 
+def _check_input_size(input_size: object) -> tuple[int, int]:
+    """``input_size`` as ``(H, W)`` positive ints (TypeError/ValueError naming it otherwise)."""
+    if not isinstance(input_size, tuple | list) or len(input_size) != 2:
+        raise TypeError(f"`input_size` must be an (H, W) tuple of ints, got {input_size!r}")
+    if any(isinstance(s, bool) or not isinstance(s, Integral) for s in input_size):
+        raise TypeError(f"`input_size` must be an (H, W) tuple of ints, got {input_size!r}")
+    height, width = int(input_size[0]), int(input_size[1])
+    if height < 1 or width < 1:
+        raise ValueError(f"`input_size` must be positive, got {input_size!r}")
+    return height, width
+
+
 def reduce_attribution(
     attribution: Tensor | tuple[Tensor, ...],
     input_size: tuple[int, int],
@@ -117,6 +130,7 @@ def reduce_attribution(
             "(N, C, H, W) attribution or a spatial layer map (N, C', h, w). Token-shaped layer "
             "outputs (e.g. of a ViT block) cannot be mapped to pixels."
         )
+    size = _check_input_size(input_size)
     if not attribution.is_floating_point():
         attribution = attribution.float()
     fn = get_channel_reduction(reduction)
@@ -126,6 +140,6 @@ def reduce_attribution(
             f"`channel_reduction` must return (N, 1, h, w), got {tuple(reduced.shape)} "
             f"from an attribution of shape {tuple(attribution.shape)}"
         )
-    if tuple(reduced.shape[2:]) != tuple(input_size):
-        reduced = LayerAttribution.interpolate(reduced, tuple(input_size), interpolate_mode)
+    if tuple(reduced.shape[2:]) != size:
+        reduced = LayerAttribution.interpolate(reduced, size, interpolate_mode)
     return reduced.to(torch.promote_types(reduced.dtype, torch.float32))
