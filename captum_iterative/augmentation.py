@@ -199,7 +199,8 @@ class _Batch:
         if isinstance(target, list):
             target = [target[i] for i in index.tolist()]
         elif isinstance(target, Tensor) and target.dim() == 1 and target.numel() == self.n:
-            target = target[index.to(target.device)]
+            # On the images' device: Captum gathers the output with it as is.
+            target = target.to(index.device)[index]
 
         def any_batched(t: Tensor) -> bool:
             return t.dim() >= 1 and t.shape[0] == self.n
