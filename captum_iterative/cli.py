@@ -39,7 +39,8 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -207,6 +208,15 @@ def _add_classifier_options(parser: argparse.ArgumentParser) -> None:
         "--size",
         type=_positive_int,
         help="model input side S in pixels (default: the checkpoint's input size; 512 with --arch)",
+    )
+    group.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="ask PyTorch for deterministic kernels (torch.use_deterministic_algorithms, "
+        "warn-only; cuDNN autotuning off; CUBLAS_WORKSPACE_CONFIG=:4096:8 unless set): CUDA "
+        "kernels are otherwise free to add in any order, and the Otsu masks turn those "
+        "rounding differences into different maps between runs (default: off; CPU runs are "
+        "bit-reproducible without it)",
     )
     group.add_argument(
         "--device",
@@ -715,6 +725,27 @@ def _load_arch(args: argparse.Namespace, device: torch.device) -> _Classifier:
     )
 
 
+@contextmanager
+def _determinism(enabled: bool) -> Iterator[None]:
+    """Deterministic PyTorch kernels inside the block (process-wide settings, restored after)."""
+    if not enabled:
+        yield
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    saved = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.benchmark,
+    )
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.benchmark = saved[2]
+
+
 def _check_combinations(args: argparse.Namespace) -> None:
     """Refuse option combinations that cannot work, before anything is read."""
     if getattr(args, "inputs", None) and args.dataset is not None:
@@ -1101,6 +1132,7 @@ def _manifest(
             "dataset_options": dict(args.dataset_option),
             "resume": args.resume,
             "overwrite": args.overwrite,
+            "deterministic": args.deterministic,
         },
         "classifier": classifier,
         "versions": software_versions(),
@@ -1338,7 +1370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args))
+        with _determinism(getattr(args, "deterministic", False)):
+            return int(args.handler(args))
     except UsageError as error:
         if os.environ.get("RANK", "0") == "0":
             print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)

@@ -352,6 +352,20 @@ def test_batch_size_changes_floats_at_rounding_level_only(
         np.testing.assert_allclose(one.scores, three.scores, rtol=1e-5, atol=1e-9)
 
 
+def test_deterministic_flag_keeps_cpu_results_and_restores_torch(
+    workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["explain", workspace["images"] / "img3.png", *arch_args(workspace), *FAST]
+    assert run_cli([*base, "--out", tmp_path / "plain"], capsys)[0] == 0
+    assert run_cli([*base, "--out", tmp_path / "det", "--deterministic"], capsys)[0] == 0
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert npz_equal(
+        tmp_path / "plain/guided_backprop/img3.npz", tmp_path / "det/guided_backprop/img3.npz"
+    )
+    manifest = json.loads((tmp_path / "det" / MANIFEST).read_text())
+    assert manifest["settings"]["deterministic"] is True
+
+
 def test_a_failing_image_in_a_batch_fails_alone(
     workspace: dict[str, Path],
     tmp_path: Path,
