@@ -295,19 +295,26 @@ def _add_loop_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+_EXPLAIN_DESCRIPTION = """\
+Explain every image with each method through the iterative augmentation loop and write
+  <out>/<method>/<image_id>.npz   maps, iterations, scores (experiments.cache format)
+  <out>/<method>/<image_id>.png   image | initial map | augmented map
+  <out>/manifest.json             settings, versions, per-process counts, failures
+Images are preprocessed like the classifier's training images (field-of-view crop, resize
+to S, Graham enhancement as the checkpoint records) unless --no-preprocess.
+
+Exit status: 0 all done, 1 some images failed (listed in the manifest), 2 usage error.
+Shard over processes, GPUs or machines with torchrun (see docs/cli.md), e.g.
+  torchrun --standalone --nproc_per_node 8 -m captum_iterative explain --dataset ...
+"""
+
+
 def _explain_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "explain",
         help="initial and augmented maps of image files, folders or a dataset",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Explain every image with each method through the iterative augmentation "
-        "loop; write <out>/<method>/<image_id>.npz (maps, iterations, scores),\n"
-        "<out>/<method>/<image_id>.png (image | initial | augmented) and <out>/manifest.json.\n"
-        "Images are preprocessed like the classifier's training images (field-of-view crop, "
-        "resize to S,\nGraham enhancement as the checkpoint records) unless --no-preprocess.\n\n"
-        "Exit status: 0 all done, 1 some images failed (listed in the manifest), 2 usage error.\n"
-        "Shard over processes or machines with torchrun (see docs/cli.md), e.g.\n"
-        "  torchrun --nproc_per_node 8 -m captum_iterative explain --dataset diaretdb1 ...",
+        description=_EXPLAIN_DESCRIPTION,
     )
     parser.add_argument(
         "inputs",
@@ -533,7 +540,11 @@ def _start_group(device_name: str, timeout_minutes: float) -> tuple[_Group, torc
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group(backend, timeout=datetime.timedelta(minutes=timeout_minutes))
+    dist.init_process_group(
+        backend,
+        timeout=datetime.timedelta(minutes=timeout_minutes),
+        device_id=device if device.type == "cuda" else None,
+    )
     return _Group(dist.get_rank(), dist.get_world_size(), backend), device
 
 
