@@ -13,14 +13,15 @@ Run ``python -m captum_iterative.fundus.train --help`` for the command line.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import os
 import platform
 import shlex
 import sys
-import tempfile
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -211,7 +212,11 @@ class _Referable:
 
 
 class _Prepared(Dataset[tuple[Tensor, int]]):
-    """Applies ``transform`` and checks one sample: ``uint8`` ``(3, S, S)`` tensor and target."""
+    """One sample as a ``uint8`` ``(3, S, S)`` tensor and its target.
+
+    The target is taken before ``transform``, so lesion labels come from the masks at their
+    native resolution (a small lesion may vanish when a mask is resized).
+    """
 
     def __init__(
         self,
@@ -230,6 +235,7 @@ class _Prepared(Dataset[tuple[Tensor, int]]):
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
         sample = self.dataset[index]
+        target = self.target(sample)
         if self.transform is not None:
             sample = self.transform(sample)
         image = sample.image
@@ -239,7 +245,6 @@ class _Prepared(Dataset[tuple[Tensor, int]]):
                 f"after preprocessing, got {image.dtype} {image.shape}; pass a `transform` "
                 "that resizes to `input_size`"
             )
-        target = self.target(sample)
         return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), target
 
 
@@ -306,13 +311,13 @@ def predict(
 def _save_atomic(obj: Mapping[str, Any], path: Path) -> None:
     """``torch.save`` to a temporary file in ``path``'s folder, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             torch.save(dict(obj), f)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -615,7 +620,8 @@ def evaluate_classifier(
     """Score a dataset with a trained classifier at its own ``th_pred``.
 
     An image is positive when its grade is ``>= info.referable_grade`` or, for datasets without
-    grades (e.g. DiaretDB1), when any of its lesion masks is non-empty.
+    grades (e.g. DiaretDB1), when any of its lesion masks is non-empty before ``transform``
+    (at the annotation's resolution).
 
     Args:
         model (nn.Module): the classifier (e.g. from :func:`load_classifier`).
@@ -648,9 +654,9 @@ def evaluate_classifier(
     sensitivity, specificity = sensitivity_specificity(labels, scores, info.th_pred)
     best = roc_closest_to_corner(labels, scores)
     return {
-        "n_images": float(labels.size),
-        "n_positive": float(labels.sum()),
-        "n_predicted_positive": float((scores >= info.th_pred).sum()),
+        "n_images": int(labels.size),
+        "n_positive": int(labels.sum()),
+        "n_predicted_positive": int((scores >= info.th_pred).sum()),
         "auc": roc_auc(labels, scores),
         "th_pred": info.th_pred,
         "sensitivity": sensitivity,
@@ -679,6 +685,8 @@ def _synthetic_split(args: argparse.Namespace) -> tuple[Dataset[Any], Dataset[An
     # validation image is ever another run's training image. Training grades are balanced
     # (each grade as often); validation grades follow the generator's prevalence.
     size = args.image_size
+    args.n_train = 800 if args.n_train is None else args.n_train
+    args.n_val = 200 if args.n_val is None else args.n_val
     train = SyntheticFundusDataset(
         args.n_train, size=size, seed=2 * args.seed, mode="dr", grades="balanced"
     )
@@ -690,7 +698,11 @@ def _aptos_split(args: argparse.Namespace) -> tuple[Dataset[Any], Dataset[Any]]:
     root = args.root or os.environ.get("APTOS_ROOT")
     if not root:
         raise SystemExit("--data aptos2019 needs --root or the APTOS_ROOT environment variable")
-    data = APTOS2019(root)
+    # A copy that marks duplicates whose copies disagree on the grade (the project's copy does)
+    # loses those rows; the duplicate groups keep every copy of an image on one side.
+    with open(Path(root) / "train.csv", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    data = APTOS2019(root, drop_conflicts="duplicate_label_conflict" in header)
     train_idx, val_idx = grouped_split(data, val_fraction=args.val_fraction, seed=args.seed)
     return (
         Subset(data, train_idx[: args.n_train].tolist()),
@@ -761,8 +773,6 @@ def _evaluate_main(args: argparse.Namespace) -> dict[str, Any]:
 
 def _train_main(args: argparse.Namespace) -> dict[str, Any]:
     if args.data == "synthetic":
-        args.n_train = 800 if args.n_train is None else args.n_train
-        args.n_val = 200 if args.n_val is None else args.n_val
         train_ds, val_ds = _synthetic_split(args)
     elif args.data == "aptos2019":
         train_ds, val_ds = _aptos_split(args)

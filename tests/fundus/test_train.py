@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +14,13 @@ from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score, roc_auc_score, roc_curve
 from torch.utils.data import Dataset, WeightedRandomSampler
 
+from captum_iterative.fundus.models import FundusClassifier
 from captum_iterative.fundus.train import (
     balanced_sample_weights,
     default_augmentation,
+    evaluate_classifier,
     load_classifier,
+    load_default_classifier,
     main,
     predict,
     referable_metrics,
@@ -307,3 +311,52 @@ def test_cli_synthetic_run_and_evaluate(tmp_path: Path) -> None:
     assert evaluated["metrics"]["n_images"] == 24
     assert evaluated["metrics"]["auc"] == pytest.approx(info.metrics["auc"])
     assert evaluated["metrics"]["th_pred"] == info.th_pred
+
+
+def test_load_default_classifier() -> None:
+    model, info = load_default_classifier()
+    assert isinstance(model, FundusClassifier) and not model.training
+    assert info.arch == "vgg_tiny" and info.input_size == 512 and info.referable_grade == 2
+    assert info.metrics["auc"] >= 0.95
+    assert info.preprocessing["transform"] == "FundusTransform"
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 512, 512)).shape == (1, 1)
+    sidecar = json.loads(
+        (
+            resources.files("captum_iterative") / "checkpoints" / "synthetic_dr_vgg_tiny.json"
+        ).read_text()
+    )
+    assert sidecar["metrics"]["auc"] == pytest.approx(info.metrics["auc"])
+    assert sidecar["th_pred"] == pytest.approx(info.th_pred)
+
+
+def test_evaluate_labels_lesions_at_native_resolution(trained: tuple[Path, object]) -> None:
+    out, _ = trained
+    model, info = load_classifier(out)
+    base = DotsDataset([0] * 6, seed=4, size=2 * SIZE)
+
+    class Lesions(Dataset[FundusSample]):
+        def __len__(self) -> int:
+            return len(base)
+
+        def __getitem__(self, index: int) -> FundusSample:
+            sample = base[index]
+            mask = np.zeros(sample.image.shape[:2], bool)
+            if index % 2:
+                mask[1, 1] = True  # one odd pixel: gone after 2x nearest downsampling
+            return sample._replace(grade=None, masks={"microaneurysms": mask})
+
+    def halve(sample: FundusSample) -> FundusSample:
+        masks = {k: m[::2, ::2] for k, m in sample.masks.items()}
+        return sample._replace(image=np.ascontiguousarray(sample.image[::2, ::2]), masks=masks)
+
+    metrics = evaluate_classifier(model, info, Lesions(), transform=halve, progress=False)
+    assert metrics["n_images"] == 6 and metrics["n_positive"] == 3
+    images = torch.stack(
+        [torch.from_numpy(halve(base[i]).image.transpose(2, 0, 1).copy()) for i in range(6)]
+    )
+    scores = predict(model, images)
+    labels = np.arange(6) % 2 == 1
+    assert metrics["auc"] == pytest.approx(roc_auc_score(labels, scores))
+    assert metrics["n_predicted_positive"] == int((scores >= info.th_pred).sum())
+    assert metrics["sensitivity"] == pytest.approx((scores[labels] >= info.th_pred).mean())
