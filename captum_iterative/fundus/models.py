@@ -24,6 +24,12 @@ Registered architectures (:func:`list_classifiers`):
   (so Captum's GuidedBackprop hooks them), the same stride-2 stem as ``vgg16_paper`` and a
   fully convolutional head (1 x 1 convolution to 128 features, global average pooling,
   dropout, one output). About 0.28 M parameters (a 1.1 MB checkpoint).
+- ``"vgg_small"``: a VGG sized for training on 224 x 224 images on a CPU. Unlike ``vgg_tiny``
+  its first convolution keeps stride 1, so the first stage sees every input pixel (at 224 px a
+  microaneurysm is one or two pixels); two 3 x 3 convolutions in stages 3 and 4 (16, 32,
+  64 x 2, 128 x 2, 128 channels), batch normalization after every convolution (training from
+  scratch converges in a few epochs), max-pooling, ``nn.ReLU``, and ``vgg_tiny``'s fully
+  convolutional head. About 0.46 M parameters (a 1.9 MB checkpoint).
 
 Any other name known to :func:`timm.list_models` is created with
 ``timm.create_model(name, num_classes=num_outputs, drop_rate=dropout)``.
@@ -68,6 +74,8 @@ _Builder = Callable[..., nn.Module]
 VGG_TINY_CFG: tuple[int | str, ...] = (16, "M", 32, "M", 64, "M", 128, "M", 128, "M")
 #: Width of ``vgg_tiny``'s 1 x 1 convolutional head.
 VGG_TINY_HIDDEN = 128
+#: Channels of ``vgg_small``'s five stages (a max-pool after each); ``vgg_tiny``'s head.
+VGG_SMALL_CFG: tuple[int | str, ...] = (16, "M", 32, "M", 64, 64, "M", 128, 128, "M", 128, "M")
 
 
 @dataclass(frozen=True)
@@ -231,7 +239,8 @@ def _inception_v3(
 
 
 def _init_vgg(model: nn.Module) -> None:
-    """timm's VGG initialisation (Kaiming for convolutions, N(0, 0.01) for linear layers)."""
+    """timm's VGG initialisation (Kaiming for convolutions, N(0, 0.01) for linear layers,
+    batch norm as identity with fresh running statistics)."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -240,13 +249,31 @@ def _init_vgg(model: nn.Module) -> None:
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, 0.0, 0.01)
             nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            m.reset_parameters()
 
 
-@_register("vgg_tiny", gradcam="backbone.features.7", timm_name=None)
-def _vgg_tiny(weights_file: str | None, num_outputs: int, dropout: float, **kw: Any) -> nn.Module:
+def _compact_vgg(
+    cfg: Sequence[int | str],
+    num_outputs: int,
+    dropout: float,
+    *,
+    stride2_stem: bool,
+    norm_layer: type[nn.Module] | None,
+    **kw: Any,
+) -> nn.Module:
+    """A timm ``VGG`` with ``cfg`` stages and a narrow fully convolutional head."""
     # Built on the meta device so timm's 4096-wide head is never allocated, then replaced.
-    model = VGG(list(VGG_TINY_CFG), num_classes=num_outputs, drop_rate=dropout, device="meta", **kw)
-    _stride2_stem(model)
+    model = VGG(
+        list(cfg),
+        num_classes=num_outputs,
+        drop_rate=dropout,
+        norm_layer=norm_layer,
+        device="meta",
+        **kw,
+    )
+    if stride2_stem:
+        _stride2_stem(model)
     channels = model.num_features
     model.pre_logits = ConvMlp(channels, VGG_TINY_HIDDEN, 1, drop_rate=dropout, device="meta")
     model.head = ClassifierHead(VGG_TINY_HIDDEN, num_outputs, drop_rate=dropout, device="meta")
@@ -254,6 +281,20 @@ def _vgg_tiny(weights_file: str | None, num_outputs: int, dropout: float, **kw: 
     model.to_empty(device="cpu")
     _init_vgg(model)
     return model
+
+
+@_register("vgg_tiny", gradcam="backbone.features.7", timm_name=None)
+def _vgg_tiny(weights_file: str | None, num_outputs: int, dropout: float, **kw: Any) -> nn.Module:
+    return _compact_vgg(
+        VGG_TINY_CFG, num_outputs, dropout, stride2_stem=True, norm_layer=None, **kw
+    )
+
+
+@_register("vgg_small", gradcam="backbone.features.13", timm_name=None)
+def _vgg_small(weights_file: str | None, num_outputs: int, dropout: float, **kw: Any) -> nn.Module:
+    return _compact_vgg(
+        VGG_SMALL_CFG, num_outputs, dropout, stride2_stem=False, norm_layer=nn.BatchNorm2d, **kw
+    )
 
 
 def _middle_stage(backbone: nn.Module, prefix: str = "") -> str:
@@ -285,7 +326,8 @@ def create_classifier(
 
     Args:
         name (str): a registered architecture (:func:`list_classifiers`: ``"vgg16_paper"``,
-            ``"inception_v3"``, ``"vgg_tiny"``) or any :func:`timm.list_models` name.
+            ``"inception_v3"``, ``"vgg_tiny"``, ``"vgg_small"``) or any
+            :func:`timm.list_models` name.
         pretrained (bool, optional): load ImageNet weights from a local file (``weights=PATH``
             or the timm cache); never downloads. Default: ``False``
         num_outputs (int, optional): output nodes; 1 for grade regression. Default: 1
@@ -352,8 +394,10 @@ def gradcam_layer(model: nn.Module) -> nn.Module:
     follows the convolution ``features[14]``): the paper's Keras layer ``block3_conv3`` includes
     its ReLU, so its feature maps are non-negative as Grad-CAM assumes. For ``inception_v3`` it is
     ``Mixed_7a`` (the paper's "Mixed 8", output of the second reduction module); for
-    ``vgg_tiny`` the ReLU of its third stage (``features[5]``, the same stride as VGG-16's block
-    3); for other timm models the middle entry of ``feature_info``. Use it with Captum's
+    ``vgg_tiny`` the ReLU of its third stage (``features[7]``, the same stride as VGG-16's block
+    3); for ``vgg_small`` the ReLU of the second convolution of its third stage
+    (``features[13]``, stride 4: 56 x 56 at 224 px); for other timm models the middle entry of
+    ``feature_info``. Use it with Captum's
     ``LayerGradCam(model, gradcam_layer(model))`` and ``relu_attributions=True``.
 
     Args:

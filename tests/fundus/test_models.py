@@ -41,7 +41,7 @@ def empty_weight_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
 
 
 def test_registry_names() -> None:
-    assert list_classifiers() == ["inception_v3", "vgg16_paper", "vgg_tiny"]
+    assert list_classifiers() == ["inception_v3", "vgg16_paper", "vgg_small", "vgg_tiny"]
 
 
 def test_vgg16_paper_surgery(vgg16: FundusClassifier) -> None:
@@ -135,9 +135,67 @@ def test_vgg_tiny_output_and_gradcam_resolution(size: int) -> None:
     assert bool((cam >= 0).all())
 
 
-def test_guided_backprop_differs_from_gradient() -> None:
+def test_vgg_small_structure() -> None:
+    model = create_classifier("vgg_small")
+    n_params = sum(p.numel() for p in model.parameters())
+    assert 300_000 < n_params < 1_000_000
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    assert buffer.tell() < 5 * 2**20
+    features = model.backbone.features
+    convs = [m for m in features if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [16, 32, 64, 64, 128, 128, 128]
+    assert all(c.stride == (1, 1) and c.padding == (1, 1) for c in convs)
+    norms = [m for m in features if isinstance(m, nn.BatchNorm2d)]
+    assert len(norms) == len(convs)
+    assert sum(isinstance(m, nn.MaxPool2d) for m in model.modules()) == 5
+    activations = [m for m in model.modules() if isinstance(m, (nn.ReLU, nn.SiLU, nn.GELU))]
+    assert activations and all(type(m) is nn.ReLU and not m.inplace for m in activations)
+    assert gradcam_layer(model) is features[13]
+    assert isinstance(features[12], nn.BatchNorm2d) and isinstance(features[14], nn.MaxPool2d)
+    middle = model.backbone.feature_info[2]
+    assert middle["module"] == "features.13" and middle["reduction"] == 4
+
+
+def test_vgg_small_initialisation() -> None:
+    # Built on the meta device: every tensor must be materialised with real values.
+    model = create_classifier("vgg_small")
+    tensors = list(model.parameters()) + list(model.buffers())
+    assert all(t.device.type == "cpu" and bool(torch.isfinite(t.float()).all()) for t in tensors)
+    for norm in (m for m in model.modules() if isinstance(m, nn.BatchNorm2d)):
+        assert bool((norm.weight == 1).all()) and bool((norm.bias == 0).all())
+        assert bool((norm.running_mean == 0).all()) and bool((norm.running_var == 1).all())
+        assert int(norm.num_batches_tracked) == 0
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert all(float(c.weight.std()) > 0 and bool((c.bias == 0).all()) for c in convs)
+
+
+@pytest.mark.parametrize("size", [64, 224])
+def test_vgg_small_output_and_gradcam_resolution(size: int) -> None:
+    model = create_classifier("vgg_small").eval()
+    x = torch.rand(2, 3, size, size)
+    assert model(x).shape == (2, 1)
+    cam = LayerGradCam(model, gradcam_layer(model)).attribute(x, relu_attributions=True)
+    assert cam.shape == (2, 1, size // 4, size // 4)
+    assert bool((cam >= 0).all())
+
+
+def test_vgg_small_eval_is_per_image() -> None:
+    # Batch norm uses running statistics in eval mode: an image's score and guided
+    # backpropagation map do not depend on the rest of the batch.
     torch.manual_seed(0)
-    model = create_classifier("vgg_tiny").eval()
+    model = create_classifier("vgg_small").eval()
+    x = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)[:1], model(x[:1]))
+    guided = GuidedBackprop(model)
+    torch.testing.assert_close(guided.attribute(x)[:1], guided.attribute(x[:1]))
+
+
+@pytest.mark.parametrize("name", ["vgg_tiny", "vgg_small"])
+def test_guided_backprop_differs_from_gradient(name: str) -> None:
+    torch.manual_seed(0)
+    model = create_classifier(name).eval()
     x = torch.rand(1, 3, 64, 64)
     guided = GuidedBackprop(model).attribute(x)
     plain = Saliency(model).attribute(x, abs=False)
