@@ -272,6 +272,26 @@ def test_checkpoint_supplies_threshold_and_size(
     assert (exp.stop_reason == "not_abnormal") == (exp.scores[0] < info.th_pred)
 
 
+def test_default_classifier_is_the_shipped_checkpoint(
+    workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from captum_iterative.fundus.train import load_default_classifier
+
+    try:
+        _, info = load_default_classifier()
+    except FileNotFoundError:
+        pytest.skip("no shipped checkpoint in this checkout")
+    out = tmp_path / "out"
+    code, _, err = run_cli(
+        ["explain", workspace["images"] / "img0.png", *FAST, "--out", out], capsys
+    )
+    assert code == 0, err
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["classifier"]["checkpoint"] == "shipped default checkpoint"
+    assert manifest["classifier"]["arch"] == info.arch
+    assert manifest["settings"]["threshold"] == info.th_pred
+
+
 # -- existing outputs, resume, overwrite ----------------------------------------------------
 
 
