@@ -106,21 +106,29 @@ def synchronize(device: torch.device) -> None:
 
 
 def time_call(
-    fn: Callable[[], Any], device: torch.device, repeats: int = 3, warmup: int = 1
+    fn: Callable[[], Any],
+    device: torch.device,
+    repeats: int = 3,
+    warmup: int = 1,
+    cpu_times: list[float] | None = None,
 ) -> list[float]:
     """Wall-clock seconds of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls.
 
-    The device is synchronised before and after every timed call.
+    The device is synchronised before and after every timed call. When ``cpu_times`` is given,
+    the process CPU time of each call (all threads) is appended to it: on a machine shared with
+    other jobs it is a steadier measure of the work done than the wall clock.
     """
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
         synchronize(device)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         fn()
         synchronize(device)
         times.append(time.perf_counter() - start)
+        if cpu_times is not None:
+            cpu_times.append(time.process_time() - cpu_start)
     return times
 
 

@@ -84,12 +84,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             out = inpaint(images, masks)  # also the warm-up (and compilation)
             synchronize(device)
             first_s = time.perf_counter() - start
-            times = time_call(partial(inpaint, images, masks), device, args.repeats, 0)
+            cpu: list[float] = []
+            times = time_call(partial(inpaint, images, masks), device, args.repeats, 0, cpu)
             row = {
                 "masks": kind,
                 "inpainter": name,
                 "ms_per_image": median(times) / n * 1e3,
                 "ms_per_image_runs": [t / n * 1e3 for t in times],
+                "cpu_ms_per_image": median(cpu) / n * 1e3,
                 "first_call_s": first_s,
                 "masked_fraction": float(host_masks.float().mean()),
                 **in_mask_errors(out, images, masks),
@@ -115,7 +117,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "repeats": args.repeats,
             "image": "skimage.data.retina, resized (INTER_AREA), varied per image",
             "note": "time of one batched call divided by the batch size; the OpenCV inpainters "
-            "run one thread per CPU core across the batch, on the host",
+            "run one thread per CPU core across the batch, on the host; cpu_ms_per_image is the "
+            "process CPU time (all threads) per image",
         },
         "rows": rows,
     }
@@ -157,9 +160,12 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="also time PyramidInpainter(compile=True) (default: on CUDA only)",
     )
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quick", action="store_true", help="256 px, 2 images, 2 repeats")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.size, args.images, args.repeats = 256, 2, 2
     if args.compile is None:

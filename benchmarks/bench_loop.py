@@ -179,8 +179,14 @@ def _measure(
     """
     with PeakMemory(device) as peak:
         warmup()
-    times = time_call(fn, device, repeats=repeats, warmup=0)
-    return {"seconds": median(times), "runs": times, "peak_mib": peak.peak_mib}
+    cpu: list[float] = []
+    times = time_call(fn, device, repeats=repeats, warmup=0, cpu_times=cpu)
+    return {
+        "seconds": median(times),
+        "runs": times,
+        "cpu_seconds": median(cpu),
+        "peak_mib": peak.peak_mib,
+    }
 
 
 def run_config(
@@ -276,6 +282,12 @@ def run_config(
         ratios[f"c_{o}_over_d_{o}"] = ips[f"floor_{o}"] / ips[f"ours_pyramid_{o}"]
         ratios[f"speedup_{o}_vs_c"] = ips[f"ours_pyramid_{o}"] / ips["ours_pyramid"]
     result["ratios"] = ratios
+    cpu_s = {k: v["cpu_seconds"] / (naive_n if k == "naive" else batch) for k, v in methods.items()}
+    cpu_ratios = {"c_over_d": cpu_s["ours_pyramid"] / cpu_s["floor"]}
+    if "naive" in cpu_s:
+        cpu_ratios["a_over_b"] = cpu_s["naive"] / cpu_s["ours_ns"]
+        cpu_ratios["a_over_c"] = cpu_s["naive"] / cpu_s["ours_pyramid"]
+    result["cpu_time_ratios"] = cpu_ratios
     return result
 
 
@@ -347,7 +359,8 @@ def to_markdown(payload: dict[str, Any]) -> str:
         f"### Loop benchmark on {where} (torch {m['torch']}, {m['date'][:10]}, "
         f"load average {m['load_average'][0]})\n",
         f"GuidedBackprop, `max_iter = {c['max_iter']}` maps per image (threshold below every "
-        f"score), median of {c['repeats']} runs after a warm-up. images/s: higher is better. "
+        f"score), median of {c['repeats']} runs after a warm-up at the target configuration, "
+        f"{c.get('grid_repeats', c['repeats'])} elsewhere. images/s: higher is better. "
         "(a) naive per-image loop, (b) ours + OpenCV NS, (c) ours + PyramidInpainter, (d) the "
         "bare Captum calls for the same maps.\n",
     ]
@@ -414,6 +427,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-iter", type=int, default=None, help="maps per image")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--naive-images", type=int, default=None, help="images timed in (a)")
+    parser.add_argument(
+        "--grid-repeats", type=int, default=None, help="repeats outside the target configuration"
+    )
+    parser.add_argument(
+        "--grid-naive-images", type=int, default=None, help="--naive-images outside the target"
+    )
     parser.add_argument("--target", default=None, help="MODEL:SIZE:BATCH timed with the options")
     parser.add_argument(
         "--options", default=None, help=f"loop options at the target: {','.join(OPTIONS)}"
@@ -433,15 +452,17 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     cuda = device.type == "cuda"
     defaults: dict[str, Any] = {
-        "models": "vgg16_paper,vgg_tiny" if cuda else "vgg_tiny",
+        "models": "vgg16_paper,vgg_tiny" if cuda else "vgg_tiny,vgg16_paper",
         "sizes": "256,512,1024",
         "batches": "1,8,32" if cuda else "1,8",
         "max_iter": 10 if cuda else 5,
         "repeats": 3 if cuda else 2,
         "naive_images": 8 if cuda else 4,
+        "grid_repeats": 2 if cuda else 1,
+        "grid_naive_images": 2,
         "target": "vgg16_paper:512:32" if cuda else "vgg_tiny:512:8",
         "options": ",".join(OPTIONS) if cuda else "channels_last",
-        "budget_s": 300.0 if cuda else 900.0,
+        "budget_s": 240.0 if cuda else 780.0,
     }
     if args.quick:
         defaults.update(
@@ -451,6 +472,8 @@ def main(argv: list[str] | None = None) -> None:
             max_iter=2,
             repeats=1,
             naive_images=1,
+            grid_repeats=1,
+            grid_naive_images=1,
             target="vgg_tiny:64:2",
             options="channels_last",
             budget_s=120.0,
@@ -478,6 +501,7 @@ def main(argv: list[str] | None = None) -> None:
             "attribution": "GuidedBackprop",
             "max_iter": args.max_iter,
             "repeats": args.repeats,
+            "grid_repeats": args.grid_repeats,
             "threshold": "below every score (each image computes max_iter maps)",
             "weights": "random initialisation, eval mode (timing only)",
             "target": args.target,
@@ -488,10 +512,15 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     spent_per_unit: dict[str, float] = {}
     for model_name, size, batch in grid:
-        units = size**2 * (batch + args.naive_images)
+        is_target = (model_name, size, batch) == target
+        config_args = argparse.Namespace(**vars(args))
+        if not is_target:
+            config_args.repeats = args.grid_repeats
+            config_args.naive_images = args.grid_naive_images
+        units = size**2 * (batch + config_args.naive_images)
         elapsed = time.perf_counter() - start
         estimate = spent_per_unit.get(model_name, 0.0) * units
-        if (model_name, size, batch) != target and elapsed + estimate > args.budget_s:
+        if not is_target and elapsed + estimate > args.budget_s:
             payload["results"].append(
                 {"model": model_name, "size": size, "batch": batch, "skipped": "time budget"}
             )
@@ -499,10 +528,11 @@ def main(argv: list[str] | None = None) -> None:
             continue
         print(f"{model_name} {size} x {size}, batch {batch}", flush=True)
         config_start = time.perf_counter()
-        opts = options if (model_name, size, batch) == target else []
+        opts = options if is_target else []
         try:
-            entry = run_config(model_name, size, batch, args, device, opts)
+            entry = run_config(model_name, size, batch, config_args, device, opts)
             entry["options"] = opts
+            entry["repeats"] = config_args.repeats
         except torch.cuda.OutOfMemoryError:
             entry = {"model": model_name, "size": size, "batch": batch, "skipped": "out of memory"}
             torch.cuda.empty_cache()

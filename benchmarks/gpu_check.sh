@@ -36,7 +36,7 @@ if [ "$QUICK" = 1 ]; then  # a rehearsal: results straight into $OUT, benchmarks
     test_timeout=120
 else
     RESULTS=benchmarks/results
-    loop_args=(--profile --budget-s 170)
+    loop_args=(--profile --budget-s 240)
     inpaint_args=()
     test_timeout=150
 fi

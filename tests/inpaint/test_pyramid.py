@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from captum.attr import GuidedBackprop
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from skimage.data import retina
+from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from captum_iterative import AugmentationResult, IterativeAugmentation
 from captum_iterative.inpaint import NavierStokesInpainter
 from captum_iterative.inpaint.pyramid import PyramidInpainter, push_pull_fill
 
@@ -382,3 +387,58 @@ def test_in_mask_error_is_no_worse_than_navier_stokes_on_retina() -> None:
     navier_stokes = mae(NavierStokesInpainter(radius=3, value_range=(0, 1))(images, masks))
     assert pyramid < 0.95 * navier_stokes  # measured: 0.90
     assert pyramid < 0.5 * mae(torch.where(masks, images.mean(), images))  # far from a flat fill
+
+
+# -- options and use in the loop ----------------------------------------------------------------
+
+
+def test_compile_option_runs_the_fill_through_torch_compile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    compiled: list[object] = []
+
+    def fake_compile(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+        compiled.append(fn)
+        return lambda *args: fn(*args) + 0  # a distinct callable, same result
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    images, masks, _ = random_case(5, 2, 3, 20, 24, 0.3, False)
+    out = PyramidInpainter(compile=True)(images, masks)
+    assert compiled == [push_pull_fill]
+    torch.testing.assert_close(out, PyramidInpainter()(images, masks), rtol=0, atol=0)
+
+
+class _ReluNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 1, 3)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).amax(dim=(2, 3))
+
+
+def test_in_the_loop_channels_last_images_give_the_same_result_and_stay_channels_last() -> None:
+    torch.manual_seed(0)
+    model = _ReluNet().double().eval()
+    images = _retina(48).double().expand(2, -1, -1, -1).contiguous()
+    images[1] = images[1].flip(-1)
+
+    def run(x: torch.Tensor, m: nn.Module) -> AugmentationResult:
+        explainer = IterativeAugmentation(
+            GuidedBackprop(m), threshold=-1e30, inpainter=PyramidInpainter(), max_iter=3
+        )
+        return explainer.explain(x, target=0)
+
+    plain = run(images, model)
+    last = run(
+        images.contiguous(memory_format=torch.channels_last),
+        copy.deepcopy(model).to(memory_format=torch.channels_last),
+    )
+    assert plain.iterations.tolist() == [3, 3]
+    assert last.inpainted.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(last.augmented, plain.augmented, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(last.inpainted, plain.inpainted, rtol=1e-9, atol=1e-12)
+    changed = (plain.inpainted != images).any(dim=1)
+    assert changed.any() and not changed.all()  # the masked evidence, and only some pixels
