@@ -26,6 +26,7 @@ from captum_iterative.inpaint import (
     Inpainter,
     NavierStokesInpainter,
     OpenCVInpainter,
+    PyramidInpainter,
     TeleaInpainter,
     dilate_masks,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "IterativeAugmentation",
     "NavierStokesInpainter",
     "OpenCVInpainter",
+    "PyramidInpainter",
     "TeleaInpainter",
     "binarize_otsu",
     "classification_report",

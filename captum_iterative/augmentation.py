@@ -93,7 +93,7 @@ def default_score(output: Tensor, target: Any) -> Tensor:
             f"the model output has shape {tuple(output.shape)}; pass `score_fn=` to map it to one "
             "score per image"
         )
-    _check_target_range(target, output.shape[1])
+    _check_target_range(target, output.shape[1], tensors=False)
     if output.shape[1] == 1:
         return output[:, 0]
     if target is None:
@@ -109,13 +109,17 @@ def default_score(output: Tensor, target: Any) -> Tensor:
     return output.gather(1, index[:, None])[:, 0]
 
 
-def _check_target_range(target: Any, columns: int) -> None:
-    """Refuse column indices outside ``[-columns, columns)`` (Captum would raise IndexError)."""
+def _check_target_range(target: Any, columns: int, tensors: bool = True) -> None:
+    """Refuse column indices outside ``[-columns, columns)`` (Captum would raise IndexError).
+
+    Checking a tensor target reads it on the host (a device sync), so the loop does it once, on
+    its first forward pass, and :func:`default_score` (called every iteration) only checks ints.
+    """
     if isinstance(target, tuple) and len(target) == 1:
         target = target[0]
     if isinstance(target, int):
         bad = not -columns <= target < columns
-    elif isinstance(target, Tensor):
+    elif isinstance(target, Tensor) and tensors:
         bad = bool(((target < -columns) | (target >= columns)).any())
     else:
         return
@@ -502,7 +506,8 @@ class IterativeAugmentation(Attribution):
         augmented = torch.zeros(n, 1, h, w, dtype=map_dtype, device=device)
         initial = torch.zeros_like(augmented)
         iterations = torch.zeros(n, dtype=torch.long, device=device)
-        scores = torch.full((n, self.max_iter + 1), math.nan, dtype=torch.float64, device=device)
+        # One column per step, appended as the loop goes (max_iter may be large).
+        scores = torch.full((n, 1), math.nan, dtype=torch.float64, device=device)
         reason = torch.full((n,), _RUNNING, dtype=torch.long, device=device)
         history: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
         active = torch.arange(n, device=device)
@@ -510,7 +515,7 @@ class IterativeAugmentation(Attribution):
         def sel(local: Tensor) -> tuple[Any, Any, dict[str, Any]]:
             return batch.select(index[local])
 
-        y = self._score(x, *sel(active)[:2])
+        y = self._score(x, *sel(active)[:2], first=True)
         self._check_scores(y, index)
         scores[:, 0] = y
         normal = y < self.threshold
@@ -545,6 +550,7 @@ class IterativeAugmentation(Attribution):
             if t == 0:
                 initial[active] = maps.to(map_dtype)
             t += 1
+            scores = torch.cat([scores, torch.full_like(scores[:, :1], math.nan)], dim=1)
             weight = math.exp(-self.alpha * t)
             good4 = good.view(-1, 1, 1, 1)
             clean = torch.where(
@@ -661,10 +667,12 @@ class IterativeAugmentation(Attribution):
             return maps, self._score(x, target, afa)
         return maps, self.score_fn(captured[0].float(), target).double()
 
-    def _score(self, x: Tensor, target: Any, afa: Any) -> Tensor:
+    def _score(self, x: Tensor, target: Any, afa: Any, first: bool = False) -> Tensor:
         args = () if afa is None else afa
         with torch.no_grad(), self._autocast(x.device):
             output = self.forward_func(x, *args)
+        if first and isinstance(output, Tensor) and output.dim() == 2:
+            _check_target_range(target, output.shape[1])
         scores = self.score_fn(output.float() if isinstance(output, Tensor) else output, target)
         if not isinstance(scores, Tensor) or scores.shape != (x.shape[0],):
             raise ValueError(
