@@ -1,8 +1,6 @@
-r"""Robust reading of user-supplied images and masks, and listing of image folders.
+r"""Robust reading of images and masks, and listing of image folders.
 
-The pixel rules are those of the dataset loaders (:func:`captum_iterative.fundus.datasets.read_rgb`
-and :func:`~captum_iterative.fundus.datasets.read_mask`, reused here, not duplicated); this module
-adds what a command line fed arbitrary files needs on top:
+Every image the package reads (dataset loaders, the command line) goes through this module:
 
 - a file whose extension is not an image format is refused before it is opened
   (:data:`IMAGE_SUFFIXES`, compared case-insensitively);
@@ -23,15 +21,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from captum_iterative.fundus.datasets import IMAGE_SUFFIXES, read_rgb
-from captum_iterative.fundus.datasets import read_mask as _read_mask_file
-
-__all__ = ["IMAGE_SUFFIXES", "image_id", "list_images", "read_image", "read_mask"]
+__all__ = ["IMAGE_SUFFIXES", "image_id", "list_images", "read_gray", "read_image", "read_mask"]
 
 PathLike = str | os.PathLike[str]
+
+#: File suffixes taken for images (compared case-insensitively).
+IMAGE_SUFFIXES: frozenset[str] = frozenset(
+    {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".ppm", ".gif"}
+)
 
 
 def _check_suffix(path: Path) -> None:
@@ -80,7 +81,39 @@ def read_image(path: PathLike) -> np.ndarray:
         raise FileNotFoundError(f"image file not found: {path}")
     _check_suffix(path)
     _check_complete(path)
-    return read_rgb(path)
+    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if data is None:
+        raise ValueError(f"cannot decode image file: {path}")
+    if data.dtype == np.uint16:
+        data = np.rint(data / 257.0).astype(np.uint8)
+    elif data.dtype != np.uint8:
+        raise ValueError(f"unsupported pixel type {data.dtype} in image file: {path}")
+    if data.ndim == 3 and data.shape[2] == 1:
+        data = data[..., 0]
+    if data.ndim == 2:
+        return np.repeat(data[..., None], 3, axis=2)
+    if data.ndim == 3 and data.shape[2] in (3, 4):
+        return np.ascontiguousarray(data[..., 2::-1])  # BGR(A) -> RGB
+    raise ValueError(f"unsupported image shape {data.shape} in image file: {path}")
+
+
+def read_gray(path: PathLike) -> np.ndarray:
+    """Read an image file as Pillow's ``convert("L")``: ``(H, W)`` ``uint8``.
+
+    Used for annotations whose grey level carries meaning (e.g. DiaretDB1's expert agreement).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file cannot be decoded or is truncated (the message names it).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"mask file not found: {path}")
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("L"))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ValueError(f"cannot decode mask file: {path} ({error})") from error
 
 
 def read_mask(path: PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -98,11 +131,7 @@ def read_mask(path: PathLike, shape: tuple[int, int] | None = None) -> np.ndarra
         FileNotFoundError: the file does not exist.
         ValueError: the file cannot be decoded, or its size differs from ``shape``.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"mask file not found: {path}")
-    _check_complete(path)
-    mask = _read_mask_file(path)
+    mask = read_gray(path) > 0
     if shape is not None and mask.shape != tuple(shape):
         raise ValueError(
             f"mask {path} is {mask.shape[1]}x{mask.shape[0]} (W x H) but its image is "

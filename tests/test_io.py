@@ -204,3 +204,63 @@ def test_list_images_bad_folder(tmp_path: Path) -> None:
 
 def test_suffixes_are_lower_case_with_dot() -> None:
     assert all(s.startswith(".") and s == s.lower() for s in IMAGE_SUFFIXES)
+
+
+# -- pixel rules (shared by the dataset loaders) ------------------------------------------------
+
+
+def _rgb_file(path: Path, rgb: np.ndarray) -> Path:
+    cv2.imwrite(str(path), np.ascontiguousarray(rgb[..., ::-1]))
+    return path
+
+
+def _gray_file(path: Path, grey: np.ndarray) -> Path:
+    cv2.imwrite(str(path), grey)
+    return path
+
+
+def _text_file(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_read_image_keeps_channel_order(tmp_path: Path) -> None:
+    image = np.zeros((5, 6, 3), np.uint8)
+    image[..., 0], image[..., 1], image[..., 2] = 200, 100, 7
+    np.testing.assert_array_equal(read_image(_rgb_file(tmp_path / "a.png", image)), image)
+
+
+def test_read_image_converts_grey_alpha_and_16_bit(tmp_path: Path) -> None:
+    grey = np.arange(30, dtype=np.uint8).reshape(5, 6)
+    out = read_image(_gray_file(tmp_path / "grey.png", grey))
+    np.testing.assert_array_equal(out, np.repeat(grey[..., None], 3, axis=2))
+    rgba = np.random.default_rng(0).integers(0, 256, (5, 6, 4), dtype=np.uint8)
+    Image.fromarray(rgba).save(tmp_path / "rgba.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "rgba.png"), rgba[..., :3])
+    deep = np.array([[0, 128, 256, 385], [65535, 65407, 30000, 1]], np.uint16)
+    cv2.imwrite(str(tmp_path / "deep.png"), deep)
+    expected = np.array([[0, 0, 1, 1], [255, 255, 117, 0]], np.uint8)
+    np.testing.assert_array_equal(read_image(tmp_path / "deep.png")[..., 1], expected)
+
+
+def test_read_image_errors_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"nope\.png"):
+        read_image(tmp_path / "nope.png")
+    _text_file(tmp_path / "broken.png", "not an image")
+    with pytest.raises(ValueError, match=r"broken\.png"):
+        read_image(tmp_path / "broken.png")
+    cv2.imwrite(str(tmp_path / "float.tiff"), np.zeros((4, 4), np.float32))
+    with pytest.raises(ValueError, match=r"float32 .*float.tiff"):
+        read_image(tmp_path / "float.tiff")
+
+
+def test_read_mask_follows_pil_luminance(tmp_path: Path) -> None:
+    rgb = np.zeros((3, 4, 3), np.uint8)
+    rgb[0, 0] = (255, 0, 0)  # IDRiD-style red annotation
+    rgb[1, 1] = (1, 0, 0)  # luminance rounds to 0
+    _rgb_file(tmp_path / "m.tif", rgb)
+    expected = np.zeros((3, 4), bool)
+    expected[0, 0] = True
+    np.testing.assert_array_equal(read_mask(tmp_path / "m.tif"), expected)
+    with pytest.raises(ValueError, match=r"junk\.tif"):
+        read_mask(_text_file(tmp_path / "junk.tif", "junk"))

@@ -17,8 +17,6 @@ from captum_iterative.fundus.datasets import (
     grouped_split,
     list_datasets,
     open_dataset,
-    read_mask,
-    read_rgb,
     register_dataset,
 )
 from captum_iterative.fundus.models import (
@@ -88,8 +86,6 @@ __all__ = [
     "open_dataset",
     "preprocess_batch",
     "preprocess_fundus",
-    "read_mask",
-    "read_rgb",
     "register_dataset",
     "resize_image",
     "resize_mask",

@@ -8,10 +8,12 @@ each sample, and exposes ``ids`` and ``grades`` (lists, one entry per sample) an
 
 Rules shared by all loaders:
 
-- Images come back as ``(H, W, 3)`` ``uint8`` RGB (:func:`read_rgb`): grey images are
-  replicated to three channels, an alpha channel is dropped, 16-bit images are mapped to
-  8 bits as ``round(value / 257)`` (65535 -> 255); other pixel types raise ``ValueError``.
-- Lesion masks are ``(H, W)`` ``bool`` (:func:`read_mask`: PIL ``convert("L") > 0``),
+- Images come back as ``(H, W, 3)`` ``uint8`` RGB (:func:`captum_iterative.io.read_image`):
+  grey images are replicated to three channels, an alpha channel is dropped, 16-bit images
+  are mapped to 8 bits as ``round(value / 257)`` (65535 -> 255); other pixel types and
+  truncated files raise ``ValueError``.
+- Lesion masks are ``(H, W)`` ``bool`` (:func:`captum_iterative.io.read_mask`: PIL
+  ``convert("L") > 0``),
   checked against the image's size. Types the dataset annotates are always present (all
   ``False`` when the image has none); types it does not annotate are absent.
 - The field of view is the dataset's own mask when it has one (DiaretDB1), otherwise
@@ -28,14 +30,13 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PureWindowsPath
 from typing import Any, Literal
 
-import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 from sklearn.model_selection import GroupShuffleSplit
 from torch.utils.data import Dataset
 
 from captum_iterative.fundus.preprocess import fov_mask
 from captum_iterative.fundus.types import DR_LESIONS, FundusSample
+from captum_iterative.io import IMAGE_SUFFIXES, read_gray, read_image, read_mask
 
 __all__ = [
     "APTOS2019",
@@ -50,19 +51,11 @@ __all__ = [
     "grouped_split",
     "list_datasets",
     "open_dataset",
-    "read_mask",
-    "read_rgb",
     "register_dataset",
 ]
 
 PathLike = str | Path
 Transform = Callable[[FundusSample], Any]
-
-#: File suffixes taken for images (compared case-insensitively).
-IMAGE_SUFFIXES: frozenset[str] = frozenset(
-    {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".ppm", ".gif"}
-)
-
 
 # --------------------------------------------------------------------------------------------
 # Reading files
@@ -79,65 +72,6 @@ def _require_dir(path: Path, what: str = "folder") -> Path:
     if not path.is_dir():
         raise FileNotFoundError(f"{what} not found: {path}")
     return path
-
-
-def read_rgb(path: PathLike) -> np.ndarray:
-    """Read an image file as ``(H, W, 3)`` ``uint8`` RGB.
-
-    Grey images are replicated to three channels, alpha is dropped, 16-bit values are
-    mapped to 8 bits as ``round(value / 257)``.
-
-    Args:
-        path (str or Path): image file (any format OpenCV decodes).
-
-    Returns:
-        np.ndarray: ``(H, W, 3)`` ``uint8`` RGB array.
-
-    Raises:
-        FileNotFoundError: when the file does not exist.
-        ValueError: when it cannot be decoded, or has another pixel type or channel count.
-    """
-    path = _require_file(Path(path), "image file")
-    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if data is None:
-        raise ValueError(f"cannot decode image file: {path}")
-    if data.dtype == np.uint16:
-        data = np.rint(data / 257.0).astype(np.uint8)
-    elif data.dtype != np.uint8:
-        raise ValueError(f"unsupported pixel type {data.dtype} in image file: {path}")
-    if data.ndim == 3 and data.shape[2] == 1:
-        data = data[..., 0]
-    if data.ndim == 2:
-        return np.repeat(data[..., None], 3, axis=2)
-    if data.ndim == 3 and data.shape[2] in (3, 4):
-        return np.ascontiguousarray(data[..., 2::-1])
-    raise ValueError(f"unsupported image shape {data.shape} in image file: {path}")
-
-
-def _read_gray(path: Path) -> np.ndarray:
-    """``(H, W)`` ``uint8`` PIL ``convert("L")`` of an image file."""
-    path = _require_file(path, "mask file")
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("L"))
-    except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(f"cannot decode mask file: {path} ({error})") from error
-
-
-def read_mask(path: PathLike) -> np.ndarray:
-    """Read a binary mask file: ``True`` where PIL's ``convert("L")`` is above 0.
-
-    Args:
-        path (str or Path): mask image file (PNG, TIFF, ... any mode PIL reads).
-
-    Returns:
-        np.ndarray: ``(H, W)`` ``bool`` array.
-
-    Raises:
-        FileNotFoundError: when the file does not exist.
-        ValueError: when it cannot be decoded.
-    """
-    return _read_gray(Path(path)) > 0
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -387,7 +321,7 @@ class DiaretDB1(FundusDataset):
         """
         image_id = self.ids[index]
         return {
-            name: _read_gray(self._truth_path(folder, image_id)) >= self.min_level
+            name: read_gray(self._truth_path(folder, image_id)) >= self.min_level
             for folder, name in DIARETDB1_LESIONS.items()
         }
 
@@ -401,7 +335,7 @@ class DiaretDB1(FundusDataset):
 
     def load(self, index: int) -> FundusSample:
         image_id = self.ids[index]
-        image = read_rgb(self._image_path(image_id))
+        image = read_image(self._image_path(image_id))
         masks = self.reference_masks(index)
         for folder, name in DIARETDB1_LESIONS.items():
             _check_same_shape(masks[name], image, self._truth_path(folder, image_id))
@@ -520,7 +454,7 @@ class IDRiD(FundusDataset):
 
     def load(self, index: int) -> FundusSample:
         path = self._images[index]
-        image = read_rgb(path)
+        image = read_image(path)
         masks = {}
         for name, mask_path in self._masks[index].items():
             if mask_path.exists():
@@ -588,7 +522,7 @@ class EyePACS(FundusDataset):
 
     def load(self, index: int) -> FundusSample:
         path = self._images[index]
-        image = read_rgb(path)
+        image = read_image(path)
         return FundusSample(image, self.grades[index], {}, _image_fov(image, path), self.ids[index])
 
 
@@ -649,7 +583,7 @@ class APTOS2019(FundusDataset):
 
     def load(self, index: int) -> FundusSample:
         path = self._images[index]
-        image = read_rgb(path)
+        image = read_image(path)
         return FundusSample(image, self.grades[index], {}, _image_fov(image, path), self.ids[index])
 
 
@@ -777,7 +711,7 @@ class EOphtha(FundusDataset):
 
     def load(self, index: int) -> FundusSample:
         path, mask_path = self._images[index], self._masks[index]
-        image = read_rgb(path)
+        image = read_image(path)
         if mask_path is None:
             mask = np.zeros(image.shape[:2], dtype=bool)
         else:
@@ -865,7 +799,7 @@ class ImageMaskFolder(FundusDataset):
 
     def load(self, index: int) -> FundusSample:
         path = self._images[index]
-        image = read_rgb(path)
+        image = read_image(path)
         masks = {}
         for lesion, mask_path in self._masks[index].items():
             if mask_path is None:
