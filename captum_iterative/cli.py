@@ -52,6 +52,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
+from captum_iterative._files import TEMP_GLOB, atomic_write_bytes
 from captum_iterative.experiments.cache import (
     Explanation,
     explanation_path,
@@ -90,7 +91,7 @@ ROOT_ENV: dict[str, str] = {
 #: Inpainters of ``--inpainter`` (see :func:`captum_iterative.experiments.runner.make_inpainter`).
 INPAINTERS: tuple[str, ...] = ("ns", "telea", "pyramid")
 #: Hidden temporary files of interrupted writes (``cache.save_explanation`` and this module).
-_TEMP_PATTERNS: tuple[str, ...] = (".*.tmp.npz", ".*.tmp.png", ".*.tmp.json")
+_TEMP_PATTERNS: tuple[str, ...] = (TEMP_GLOB,)
 #: The fields of :class:`ExperimentConfig` that ``explain`` uses (recorded in the manifest).
 _MAP_SETTINGS: tuple[str, ...] = (
     "methods",
@@ -793,24 +794,6 @@ def _load_classifier(args: argparse.Namespace, device: torch.device) -> _Classif
 # --------------------------------------------------------------------------------------------
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a hidden temporary file next to ``path``, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
-    )
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _check_writable(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -1027,7 +1010,7 @@ class _ExplainRun:
         if render:
             shown = explanation if explanation is not None else load_explanation(npz)
             panel = _overlay_image(loaded.image, shown.initial, shown.augmented)
-            _write_atomic(png, _png_bytes(panel))
+            atomic_write_bytes(png, _png_bytes(panel))
 
 
 _FailFn = Callable[[_Item, "str | None", str, Exception], None]
@@ -1249,7 +1232,7 @@ def _explain(args: argparse.Namespace) -> int:
         if group.rank == 0:
             manifest = _manifest(args, run, group, items, tallies, leftovers)
             text = json.dumps(manifest, indent=2, default=str) + "\n"
-            _write_atomic(args.out / MANIFEST, text.encode())
+            atomic_write_bytes(args.out / MANIFEST, text.encode())
             print(_summary(manifest, args.out))
         failed = sum(len(t.failed) for t in tallies)
         return 1 if failed else 0
@@ -1355,7 +1338,7 @@ def _bench(args: argparse.Namespace) -> int:
         "versions": software_versions(),
         "runs": runs,
     }
-    _write_atomic(out, (json.dumps(results, indent=2) + "\n").encode())
+    atomic_write_bytes(out, (json.dumps(results, indent=2) + "\n").encode())
     failed = [run["script"] for run in runs if run["returncode"] != 0]
     status = f"; failed: {', '.join(failed)}" if failed else ""
     print(f"{PROG} bench: {len(runs)} benchmark(s) run, results in {out}{status}")

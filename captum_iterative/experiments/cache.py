@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from captum_iterative._files import atomic_path
 from captum_iterative.augmentation import AugmentationResult
 
 __all__ = ["Explanation", "explanation_path", "load_explanation", "save_explanation"]
@@ -76,28 +76,20 @@ def explanation_path(root: str | os.PathLike[str], method: str, image_id: str) -
 def save_explanation(path: str | os.PathLike[str], explanation: Explanation) -> Path:
     """Write ``explanation`` to ``path`` atomically (temporary file + rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(
-                handle,
-                initial=explanation.initial.astype(np.float32),
-                augmented=explanation.augmented.astype(np.float32),
-                iterations=np.int64(explanation.iterations),
-                scores=explanation.scores.astype(np.float64),
-                stop_reason=np.str_(explanation.stop_reason),
-                image_id=np.str_(explanation.image_id),
-                method=np.str_(explanation.method),
-                threshold=np.float64(explanation.threshold),
-                alpha=np.float64(explanation.alpha),
-                meta=np.str_(json.dumps(explanation.meta, default=_jsonable)),
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        np.savez_compressed(
+            handle,
+            initial=explanation.initial.astype(np.float32),
+            augmented=explanation.augmented.astype(np.float32),
+            iterations=np.int64(explanation.iterations),
+            scores=explanation.scores.astype(np.float64),
+            stop_reason=np.str_(explanation.stop_reason),
+            image_id=np.str_(explanation.image_id),
+            method=np.str_(explanation.method),
+            threshold=np.float64(explanation.threshold),
+            alpha=np.float64(explanation.alpha),
+            meta=np.str_(json.dumps(explanation.meta, default=_jsonable)),
+        )
     return path
 
 

@@ -26,7 +26,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,6 +39,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from captum_iterative._files import atomic_path
 from captum_iterative.evaluation.froc import FrocResult, froc, resize_lesion_labels, scale_radius
 from captum_iterative.experiments.cache import (
     Explanation,
@@ -577,15 +577,8 @@ def _cpu_name() -> str:
 
 
 def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        write(tmp)
 
 
 def _fmt(value: float) -> str:

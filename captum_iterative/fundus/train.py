@@ -21,7 +21,6 @@ import platform
 import shlex
 import sys
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -35,6 +34,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset, WeightedRandomSampler
 from tqdm.auto import tqdm
 
+from captum_iterative._files import atomic_path
 from captum_iterative.evaluation.metrics import (
     classification_report,
     roc_auc,
@@ -310,15 +310,8 @@ def predict(
 
 def _save_atomic(obj: Mapping[str, Any], path: Path) -> None:
     """``torch.save`` to a temporary file in ``path``'s folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            torch.save(dict(obj), f)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save(dict(obj), tmp)
 
 
 def _read_checkpoint(path: str | os.PathLike[str], map_location: Any) -> dict[str, Any]:
@@ -485,7 +478,7 @@ def train_classifier(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(y)
+            total += float(loss.detach()) * len(y)
             seen += len(y)
             bar.set_postfix(loss=f"{total / seen:.4f}")
 

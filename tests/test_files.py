@@ -1,0 +1,33 @@
+"""Atomic writes: complete files only, usual permissions, nothing left behind on failure."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from captum_iterative._files import TEMP_GLOB, atomic_path, atomic_write_bytes
+
+
+def test_write_replaces_the_target_with_umask_permissions(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "table.md"
+    atomic_write_bytes(target, b"old")
+    atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"new"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+    assert list(target.parent.glob(TEMP_GLOB)) == []
+
+
+def test_failure_keeps_the_old_file_and_removes_the_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "report.json"
+    target.write_text("complete")
+    with pytest.raises(KeyboardInterrupt), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        assert tmp.suffix == ".json" and tmp.name.startswith(".report.")
+        raise KeyboardInterrupt
+    assert target.read_text() == "complete"
+    assert list(tmp_path.glob(TEMP_GLOB)) == []
