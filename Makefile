@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean retina-demo
 
 setup: $(STAMP)
 
@@ -15,7 +15,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) examples/demo_retina.py --out out/demo
+	$(PY) examples/fundus_dr.py --out out/demo
+
+retina-demo: $(STAMP)
+	$(PY) examples/demo_retina.py --out out/retina_demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --durations=15
@@ -28,6 +31,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_loop.py
 	$(PY) benchmarks/bench_inpaint.py
+	$(PY) benchmarks/bench_synthetic.py
+	$(PY) benchmarks/make_performance_doc.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis

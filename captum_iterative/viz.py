@@ -53,11 +53,16 @@ def normalize_map(attr_map: Any, percentile: float = 99.5) -> np.ndarray:
     return np.clip(arr / top, 0, 1) if top > 0 else np.zeros_like(arr)
 
 
-def overlay(image: Any, attr_map: Any, alpha: float = 0.55, cmap: str = "inferno") -> np.ndarray:
-    """Blend a normalised map over an image: ``(H, W, 3)`` float in [0, 1]."""
+def overlay(image: Any, attr_map: Any, alpha: float = 0.8, cmap: str = "inferno") -> np.ndarray:
+    """Blend a normalised map over an image: ``(H, W, 3)`` float in [0, 1].
+
+    The map's opacity grows with the square root of its normalised value, so sparse maps (a few
+    strong pixels) stay visible while zero pixels leave the image as it is.
+    """
     base = to_display_image(image)
-    heat = plt.get_cmap(cmap)(normalize_map(attr_map))[..., :3]
-    weight = alpha * normalize_map(attr_map)[..., None]
+    norm = normalize_map(attr_map)
+    heat = plt.get_cmap(cmap)(norm)[..., :3]
+    weight = alpha * np.sqrt(norm)[..., None]
     return (1 - weight) * base + weight * heat
 
 
