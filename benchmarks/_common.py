@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import platform
 import re
 import statistics
 import time
@@ -22,6 +20,8 @@ import cv2
 import numpy as np
 import torch
 from skimage.data import retina
+
+from captum_iterative._env import machine_info, software_versions
 
 __all__ = [
     "RESULTS_DIR",
@@ -53,17 +53,6 @@ def resolve_device(name: str | None) -> torch.device:
     return device
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def device_slug(device: torch.device) -> str:
     """File-name tag of a device: ``"cpu"``, or ``"cuda_"`` + the GPU model (``"cuda_h200"``)."""
     if device.type != "cuda":
@@ -75,28 +64,15 @@ def device_slug(device: torch.device) -> str:
 
 
 def machine_tag(device: torch.device) -> dict[str, Any]:
-    """What the numbers were measured on."""
-    import captum
-
-    tag: dict[str, Any] = {
-        "device": str(device),
-        "device_slug": device_slug(device),
-        "cpu": _cpu_model(),
-        "cpu_cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
+    """What the numbers were measured on (machine, device, versions, date)."""
+    return {
+        **machine_info(device),
+        **software_versions(),
         "torch": torch.__version__,
-        "captum": captum.__version__,
         "opencv": cv2.__version__,
-        "python": platform.python_version(),
+        "device_slug": device_slug(device),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
-    if device.type == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        tag["gpu"] = props.name
-        tag["gpu_memory_gib"] = round(props.total_memory / 2**30, 1)
-        tag["cuda"] = torch.version.cuda
-    return tag
 
 
 def synchronize(device: torch.device) -> None:

@@ -21,27 +21,15 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
-import numpy as np  # noqa: E402
 
+from captum_iterative._env import machine_info, software_versions  # noqa: E402
 from captum_iterative.fundus.synthetic import generate_fundus  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "synthetic_speed.json"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _pin_to_one_cpu() -> int | None:
@@ -54,21 +42,7 @@ def _pin_to_one_cpu() -> int | None:
 
 
 def _machine() -> dict[str, object]:
-    try:
-        import torch
-
-        torch_version = torch.__version__
-    except ImportError:
-        torch_version = None
-    return {
-        "cpu_model": _cpu_model(),
-        "logical_cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "opencv": cv2.__version__,
-        "torch": torch_version,
-    }
+    return {**machine_info(), "versions": software_versions()}
 
 
 def measure(size: int, n: int, mode: str, grade: int | None, warmup: int = 2) -> dict[str, float]:

@@ -52,6 +52,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
+from captum_iterative._env import software_versions
 from captum_iterative._files import TEMP_GLOB, atomic_write_bytes
 from captum_iterative.experiments.cache import (
     Explanation,
@@ -65,7 +66,6 @@ from captum_iterative.experiments.runner import (
     format_tables,
     make_inpainter,
     run_localization,
-    software_versions,
 )
 from captum_iterative.fundus.datasets import FundusDataset, list_datasets, open_dataset
 from captum_iterative.fundus.models import create_classifier

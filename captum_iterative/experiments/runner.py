@@ -25,7 +25,6 @@ import hashlib
 import json
 import math
 import os
-import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -39,6 +38,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from captum_iterative._env import machine_info, software_versions
 from captum_iterative._files import atomic_path
 from captum_iterative.evaluation.froc import FrocResult, froc, resize_lesion_labels, scale_radius
 from captum_iterative.experiments.cache import (
@@ -504,7 +504,7 @@ def run_localization(
         "images": len(images),
         "referable": len(chosen),
         "input_size": size,
-        "frocs_radius_px": scale_radius(config.radius_at_512, size=size),
+        "froc_radius_px": scale_radius(config.radius_at_512, size=size),
         "config": asdict(config),
         "classifier": dict(classifier or {}),
         "th_pred": float(threshold),
@@ -514,11 +514,7 @@ def run_localization(
         "total_seconds": time.perf_counter() - started,
         "mean_iterations": iterations,
         "versions": software_versions(),
-        "machine": {
-            "platform": platform.platform(),
-            "processor": _cpu_name(),
-            "device": str(device),
-        },
+        "machine": machine_info(device),
     }
     report = LocalizationReport(
         table=table,
@@ -539,38 +535,6 @@ def _sum_counts(counts: Sequence[Mapping[str, int]]) -> dict[str, int]:
         for k, v in entry.items():
             total[k] = total.get(k, 0) + int(v)
     return total
-
-
-def software_versions() -> dict[str, str]:
-    """Versions of Python and of the installed packages that shape the results."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {"python": platform.python_version()}
-    for package in (
-        "torch",
-        "captum",
-        "timm",
-        "kornia",
-        "opencv-python-headless",
-        "scikit-image",
-        "numpy",
-        "captum-iterative",
-    ):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 # -- writing ---------------------------------------------------------------------------------

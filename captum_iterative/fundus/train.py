@@ -17,7 +17,6 @@ import csv
 import json
 import math
 import os
-import platform
 import shlex
 import sys
 import time
@@ -34,6 +33,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset, WeightedRandomSampler
 from tqdm.auto import tqdm
 
+from captum_iterative._env import machine_info
 from captum_iterative._files import atomic_path
 from captum_iterative.evaluation.metrics import (
     classification_report,
@@ -660,19 +660,6 @@ def evaluate_classifier(
     }
 
 
-def _machine(device: torch.device) -> dict[str, Any]:
-    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "device": str(device),
-        "gpu": gpu,
-    }
-
-
 def _synthetic_split(args: argparse.Namespace) -> tuple[Dataset[Any], Dataset[Any]]:
     # Training images use even dataset seeds and validation images odd ones, so no run's
     # validation image is ever another run's training image. Training grades are balanced
@@ -818,7 +805,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
     )
     summary["wall_seconds"] = round(time.perf_counter() - started, 1)
-    summary["machine"] = _machine(torch.device(args.device))
+    summary["machine"] = machine_info(torch.device(args.device))
     text = json.dumps(summary, indent=2)
     if args.summary:
         Path(args.summary).parent.mkdir(parents=True, exist_ok=True)

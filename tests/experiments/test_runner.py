@@ -77,7 +77,7 @@ def test_run_writes_tables_curves_overlays_and_settings(tmp_path: Path, model) -
         assert r["lesion_type"] == "hard_exudates" or 0.0 <= r["augmented"] <= 1.0
     settings = json.loads((tmp_path / "settings.json").read_text())
     assert settings["referable"] == 3 and settings["input_size"] == SIZE
-    assert settings["frocs_radius_px"] == pytest.approx(scale_radius(7.0, size=SIZE))
+    assert settings["froc_radius_px"] == pytest.approx(scale_radius(7.0, size=SIZE))
     assert {"torch", "captum", "timm"} <= set(settings["versions"])
     assert "| GBP |" in (tmp_path / "table.md").read_text()
     # the average row is the mean over lesion types (hard exudates have no lesion: nan, skipped)
