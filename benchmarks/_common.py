@@ -231,3 +231,66 @@ def write_results(
 def median(values: Sequence[float]) -> float:
     """The median of a non-empty sequence."""
     return float(statistics.median(values))
+
+
+# -- tables shared by the benchmark scripts and make_performance_doc.py -------------------------
+
+LOOP_HEADERS = ["model", "size", "batch", "(a) naive", "(b) ours NS", "(c) ours pyramid"]
+LOOP_HEADERS += ["(d) floor", "a/b speed-up", "a/c speed-up", "c/d cost", "peak MiB (c / d)"]
+OPTION_HEADERS = ["model", "size", "batch", "option", "(c) images/s", "(d) images/s"]
+OPTION_HEADERS += ["speed-up vs plain (c)", "c/d cost"]
+INPAINT_HEADERS = ["masks", "inpainter", "ms / image", "speed-up vs NS", "in-mask MAE (0-255)"]
+INPAINT_HEADERS += ["MAE / NS MAE", "in-mask PSNR (dB)"]
+
+
+def loop_rows(payload: dict[str, Any]) -> tuple[list[list[Any]], list[list[Any]]]:
+    """Rows of the loop table (one per configuration, skipped ones with their reason in the
+    last column) and of the loop-options table, sorted by model, size and batch."""
+    rows, option_rows = [], []
+    for r in sorted(payload["results"], key=lambda r: (r["model"], r["size"], r["batch"])):
+        head = [r["model"], r["size"], r["batch"]]
+        if "skipped" in r:
+            rows.append([*head, *(["–"] * 8), r["skipped"]])
+            continue
+        mt, ra = r["methods"], r["ratios"]
+        peak = f"{mt['ours_pyramid']['peak_mib'] or 0:.0f} / {mt['floor']['peak_mib'] or 0:.0f}"
+        rows.append(
+            [
+                *head,
+                mt.get("naive", {}).get("images_per_s"),
+                mt["ours_ns"]["images_per_s"],
+                mt["ours_pyramid"]["images_per_s"],
+                mt["floor"]["images_per_s"],
+                ra.get("a_over_b"),
+                ra.get("a_over_c"),
+                ra["c_over_d"],
+                peak,
+                "",
+            ]
+        )
+        for o in r.get("options", []):
+            option_rows.append(
+                [
+                    *head,
+                    o,
+                    mt[f"ours_pyramid_{o}"]["images_per_s"],
+                    mt[f"floor_{o}"]["images_per_s"],
+                    ra[f"speedup_{o}_vs_c"],
+                    ra[f"c_{o}_over_d_{o}"],
+                ]
+            )
+    return rows, option_rows
+
+
+def inpaint_rows(payload: dict[str, Any]) -> list[list[Any]]:
+    """Rows of the inpainting table."""
+    keys = (
+        "masks",
+        "inpainter",
+        "ms_per_image",
+        "speedup_vs_ns",
+        "mae_255",
+        "mae_vs_ns",
+        "psnr_db",
+    )
+    return [[r[k] for k in keys] for r in payload["rows"]]

@@ -32,8 +32,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
+    INPAINT_HEADERS,
     RESULTS_DIR,
     blob_masks,
+    inpaint_rows,
     machine_tag,
     markdown_table,
     median,
@@ -131,21 +133,7 @@ def to_markdown(payload: dict[str, Any]) -> str:
         f"({m.get('gpu', m['cpu'])}, {m['cpu_cores']} CPU cores, torch {m['torch']}, "
         f"{m['date'][:10]})\n\n"
     )
-    rows = [
-        [
-            r["masks"],
-            r["inpainter"],
-            r["ms_per_image"],
-            r["speedup_vs_ns"],
-            r["mae_255"],
-            r["mae_vs_ns"],
-            r["psnr_db"],
-        ]
-        for r in payload["rows"]
-    ]
-    headers = ["masks", "inpainter", "ms / image", "speed-up vs NS", "in-mask MAE (0-255)"]
-    headers += ["MAE / NS MAE", "in-mask PSNR (dB)"]
-    return head + markdown_table(headers, rows)
+    return head + markdown_table(INPAINT_HEADERS, inpaint_rows(payload))
 
 
 def main(argv: list[str] | None = None) -> None:

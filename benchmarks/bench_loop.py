@@ -56,9 +56,12 @@ from torch import Tensor, nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
+    LOOP_HEADERS,
+    OPTION_HEADERS,
     RESULTS_DIR,
     PeakMemory,
     device_slug,
+    loop_rows,
     machine_tag,
     markdown_table,
     median,
@@ -364,51 +367,11 @@ def to_markdown(payload: dict[str, Any]) -> str:
         "(a) naive per-image loop, (b) ours + OpenCV NS, (c) ours + PyramidInpainter, (d) the "
         "bare Captum calls for the same maps.\n",
     ]
-    rows = []
-    for r in payload["results"]:
-        if "skipped" in r:
-            rows.append([r["model"], r["size"], r["batch"], *(["–"] * 7), r["skipped"]])
-            continue
-        mt, ra = r["methods"], r["ratios"]
-        rows.append(
-            [
-                r["model"],
-                r["size"],
-                r["batch"],
-                mt.get("naive", {}).get("images_per_s"),
-                mt["ours_ns"]["images_per_s"],
-                mt["ours_pyramid"]["images_per_s"],
-                mt["floor"]["images_per_s"],
-                ra.get("a_over_b"),
-                ra.get("a_over_c"),
-                ra["c_over_d"],
-                f"{mt['ours_pyramid']['peak_mib'] or 0:.0f} / {mt['floor']['peak_mib'] or 0:.0f}",
-            ]
-        )
-    headers = ["model", "size", "batch", "(a) naive", "(b) ours NS", "(c) ours pyramid"]
-    headers += ["(d) floor", "a/b speed-up", "a/c speed-up", "c/d cost", "peak MiB (c / d)"]
-    lines.append(markdown_table(headers, rows))
-    option_rows = []
-    for r in payload["results"]:
-        for o in r.get("options", []):
-            mt, ra = r["methods"], r["ratios"]
-            option_rows.append(
-                [
-                    r["model"],
-                    r["size"],
-                    r["batch"],
-                    o,
-                    mt[f"ours_pyramid_{o}"]["images_per_s"],
-                    mt[f"floor_{o}"]["images_per_s"],
-                    ra[f"speedup_{o}_vs_c"],
-                    ra[f"c_{o}_over_d_{o}"],
-                ]
-            )
+    rows, option_rows = loop_rows(payload)
+    lines.append(markdown_table([*LOOP_HEADERS, "note"], rows))
     if option_rows:
         lines.append("\nLoop options at the target configuration (c with the option, its floor):\n")
-        headers = ["model", "size", "batch", "option", "(c) images/s", "(d) images/s"]
-        headers += ["speed-up vs plain (c)", "c/d cost"]
-        lines.append(markdown_table(headers, option_rows))
+        lines.append(markdown_table(OPTION_HEADERS, option_rows))
     lines.append(
         f"\nPeak memory: {payload['config']['memory']}. The naive loop is timed on the first "
         "`naive_images` images of each batch (it handles one image at a time).\n"

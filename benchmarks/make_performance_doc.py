@@ -24,7 +24,15 @@ import matplotlib.pyplot as plt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS_DIR, markdown_table
+from _common import (
+    INPAINT_HEADERS,
+    LOOP_HEADERS,
+    OPTION_HEADERS,
+    RESULTS_DIR,
+    inpaint_rows,
+    loop_rows,
+    markdown_table,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURE = "figures/loop_time_per_image.png"
@@ -134,50 +142,11 @@ def loop_section(payload: dict[str, Any]) -> str:
     ]
     if c.get("annotation"):
         lines.append(f"Note: {c['annotation']}\n")
-    rows, option_rows = [], []
-    ordered = sorted(payload["results"], key=lambda r: (r["model"], r["size"], r["batch"]))
-    for r in ordered:
-        if "skipped" in r:
-            rows.append([r["model"], r["size"], r["batch"], *(["–"] * 8), r["skipped"]])
-            continue
-        mt, ra = r["methods"], r["ratios"]
-        rows.append(
-            [
-                r["model"],
-                r["size"],
-                r["batch"],
-                mt.get("naive", {}).get("images_per_s"),
-                mt["ours_ns"]["images_per_s"],
-                mt["ours_pyramid"]["images_per_s"],
-                mt["floor"]["images_per_s"],
-                ra.get("a_over_b"),
-                ra.get("a_over_c"),
-                ra["c_over_d"],
-                f"{mt['ours_pyramid']['peak_mib'] or 0:.0f} / {mt['floor']['peak_mib'] or 0:.0f}",
-                "",
-            ]
-        )
-        for o in r.get("options", []):
-            option_rows.append(
-                [
-                    r["model"],
-                    r["size"],
-                    r["batch"],
-                    o,
-                    mt[f"ours_pyramid_{o}"]["images_per_s"],
-                    mt[f"floor_{o}"]["images_per_s"],
-                    ra[f"speedup_{o}_vs_c"],
-                    ra[f"c_{o}_over_d_{o}"],
-                ]
-            )
-    headers = ["model", "size", "batch", "(a) naive", "(b) ours NS", "(c) ours pyramid"]
-    headers += ["(d) floor", "a/b", "a/c", "c/d", "peak MiB (c / d)", "note"]
-    lines.append(markdown_table(headers, rows))
+    rows, option_rows = loop_rows(payload)
+    lines.append(markdown_table([*LOOP_HEADERS, "note"], rows))
     if option_rows:
         lines.append("\nLoop options at the target configuration (each against its own floor):\n")
-        headers = ["model", "size", "batch", "option", "(c) images/s", "(d) images/s"]
-        headers += ["speed-up vs plain (c)", "c/d"]
-        lines.append(markdown_table(headers, option_rows))
+        lines.append(markdown_table(OPTION_HEADERS, option_rows))
     model, size, batch, min_ac, max_cd = LOOP_TARGETS[kind]
     hit = next(
         (
@@ -234,21 +203,7 @@ def inpaint_section(payload: dict[str, Any]) -> str:
     ]
     if c.get("annotation"):
         lines.append(f"Note: {c['annotation']}\n")
-    rows = [
-        [
-            r["masks"],
-            r["inpainter"],
-            r["ms_per_image"],
-            r["speedup_vs_ns"],
-            r["mae_255"],
-            r["mae_vs_ns"],
-            r["psnr_db"],
-        ]
-        for r in payload["rows"]
-    ]
-    headers = ["masks", "inpainter", "ms / image", "speed-up vs NS", "in-mask MAE (0-255)"]
-    headers += ["MAE / NS", "PSNR (dB)"]
-    lines.append(markdown_table(headers, rows))
+    lines.append(markdown_table(INPAINT_HEADERS, inpaint_rows(payload)))
     if cuda:
         target_rows = []
         for name in ("pyramid", "pyramid_compiled"):
