@@ -42,14 +42,14 @@ class OpenCVInpainter(Inpainter):
 
     Args:
         radius (float, optional): ``inpaintRadius`` of :func:`cv2.inpaint`. Default: 3.
-        method (int, optional): ``cv2.INPAINT_NS`` or ``cv2.INPAINT_TELEA``.
-            Default: ``cv2.INPAINT_NS``.
         value_range (tuple[float, float], optional): ``(lo, hi)`` of the images' scale, mapped to
             0 and 255 (e.g. ``(0, 1)`` or ``(0, 255)``). Default: None, each image's own minimum
             and maximum over all channels (inside ``valid`` when given).
         dilation (int, optional): see :class:`~captum_iterative.inpaint.Inpainter`. Default: 0.
         num_threads (int, optional): worker threads across the batch. Default: None, one per CPU
             core up to the batch size.
+        method (int, optional): ``cv2.INPAINT_NS`` or ``cv2.INPAINT_TELEA``. Default: None, the
+            class's own (:class:`NavierStokesInpainter`: NS, :class:`TeleaInpainter`: Telea).
 
     Notes:
         With ``valid`` given, the pixels outside it must not feed the fill: each image is cropped
@@ -59,15 +59,20 @@ class OpenCVInpainter(Inpainter):
         exactly as in the paper.
     """
 
+    #: The OpenCV flag used when ``method`` is not given.
+    default_method: int = cv2.INPAINT_NS
+
     def __init__(
         self,
         radius: float = 3,
-        method: int = cv2.INPAINT_NS,
         value_range: tuple[float, float] | None = None,
         dilation: int = 0,
         num_threads: int | None = None,
+        *,
+        method: int | None = None,
     ) -> None:
         super().__init__(dilation=dilation)
+        method = self.default_method if method is None else method
         if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not radius > 0:
             raise ValueError(f"`radius` must be a positive number, got {radius!r}")
         if method not in (cv2.INPAINT_NS, cv2.INPAINT_TELEA):
@@ -90,6 +95,8 @@ class OpenCVInpainter(Inpainter):
 
     def _fill(self, images: Tensor, masks: Tensor, valid: Tensor | None) -> Tensor:
         host = images.detach().to("cpu", torch.float64).permute(0, 2, 3, 1).numpy()
+        if not np.isfinite(host).all():
+            raise ValueError("`images` contains NaN or infinite values; OpenCV cannot inpaint them")
         host_masks = masks.detach().to("cpu").numpy()[:, 0]
         host_valid = None if valid is None else valid.detach().to("cpu").numpy()[:, 0]
         n = host.shape[0]
@@ -168,14 +175,7 @@ class NavierStokesInpainter(OpenCVInpainter):
         >>> out = inpainter(images, masks)      # (2, 3, 64, 64); only the squares changed
     """
 
-    def __init__(
-        self,
-        radius: float = 3,
-        value_range: tuple[float, float] | None = None,
-        dilation: int = 0,
-        num_threads: int | None = None,
-    ) -> None:
-        super().__init__(radius, cv2.INPAINT_NS, value_range, dilation, num_threads)
+    default_method = cv2.INPAINT_NS
 
 
 class TeleaInpainter(OpenCVInpainter):
@@ -184,11 +184,4 @@ class TeleaInpainter(OpenCVInpainter):
     Args: as :class:`NavierStokesInpainter`.
     """
 
-    def __init__(
-        self,
-        radius: float = 3,
-        value_range: tuple[float, float] | None = None,
-        dilation: int = 0,
-        num_threads: int | None = None,
-    ) -> None:
-        super().__init__(radius, cv2.INPAINT_TELEA, value_range, dilation, num_threads)
+    default_method = cv2.INPAINT_TELEA

@@ -207,3 +207,20 @@ def test_bad_input_names_the_argument(call, error: type, name: str) -> None:
 def test_bad_constructor_arguments(kwargs: dict, name: str) -> None:
     with pytest.raises((ValueError, TypeError), match=name):
         NavierStokesInpainter(**kwargs)
+
+
+def test_non_finite_images_are_refused() -> None:
+    images = torch.rand(1, 3, 16, 16)
+    images[0, 1, 3, 3] = float("nan")
+    masks = torch.zeros(1, 1, 16, 16, dtype=torch.bool)
+    masks[..., 2:5, 2:5] = True
+    with pytest.raises(ValueError, match="images"):
+        NavierStokesInpainter()(images, masks)
+
+
+def test_method_follows_the_class_unless_given() -> None:
+    assert NavierStokesInpainter().method == cv2.INPAINT_NS
+    assert TeleaInpainter().method == cv2.INPAINT_TELEA
+    assert NavierStokesInpainter(method=cv2.INPAINT_TELEA).method == cv2.INPAINT_TELEA
+    with pytest.raises(ValueError, match="method"):
+        NavierStokesInpainter(method=7)
