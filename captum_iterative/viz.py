@@ -45,11 +45,17 @@ def to_display_image(image: Any) -> np.ndarray:
 
 
 def normalize_map(attr_map: Any, percentile: float = 99.5) -> np.ndarray:
-    """``(H, W)`` or ``(1, H, W)`` map -> ``(H, W)`` in [0, 1]: ``|map|`` over a percentile."""
+    """``(H, W)`` or ``(1, H, W)`` map -> ``(H, W)`` in [0, 1]: ``|map|`` over a percentile.
+
+    The scale is the ``percentile`` of ``|map|`` (so a few extreme pixels do not wash the rest
+    out), or its maximum when that percentile is 0 (maps with very few non-zero pixels).
+    """
     arr = np.abs(_np(attr_map)).squeeze()
     if arr.ndim != 2:
         raise ValueError(f"`attr_map` must be (H, W) or (1, H, W), got {arr.shape}")
     top = np.percentile(arr, percentile)
+    if top <= 0:
+        top = arr.max()
     return np.clip(arr / top, 0, 1) if top > 0 else np.zeros_like(arr)
 
 
@@ -78,7 +84,8 @@ def plot_iterations(
         result (AugmentationResult): output of ``explain(..., )`` with ``keep_history=True``.
         image (Tensor or array): the original ``(C, H, W)`` image ``index`` of the batch.
         index (int, optional): which image of the batch. Default: 0.
-        max_columns (int, optional): at most this many steps are drawn. Default: 6.
+        max_columns (int, optional): at most this many steps are drawn (the first ones and the
+            last). Default: 6.
 
     Returns:
         matplotlib.figure.Figure
@@ -86,27 +93,36 @@ def plot_iterations(
     if result.maps is None or result.masks is None:
         raise ValueError("`result` has no history: run explain(...) with keep_history=True")
     maps, masks = result.maps[index], result.masks[index]
-    steps = min(int(maps.shape[0]), max_columns)
-    cols = steps + 2
+    total = int(maps.shape[0])
+    # The first steps, and the last one when they do not all fit.
+    shown_steps = (
+        list(range(total))
+        if total <= max_columns
+        else [
+            *range(max_columns - 1),
+            total - 1,
+        ]
+    )
+    cols = len(shown_steps) + 2
     fig, axes = plt.subplots(2, cols, figsize=(2.2 * cols, 4.6), squeeze=False)
     shown = to_display_image(image)
     axes[0, 0].imshow(shown)
     axes[0, 0].set_title(f"input\nscore {float(result.scores[index][0]):.3f}", fontsize=9)
     axes[1, 0].imshow(to_display_image(result.inpainted[index]))
     axes[1, 0].set_title(f"after {int(result.iterations[index])} steps", fontsize=9)
-    for t in range(steps):
+    for column, t in enumerate(shown_steps, start=1):
         weight = np.exp(-result.alpha * (t + 1))
-        axes[0, t + 1].imshow(normalize_map(maps[t]), cmap="inferno")
-        axes[0, t + 1].set_title(f"$M^{{{t + 1}}}$ (w={weight:.2f})", fontsize=9)
+        axes[0, column].imshow(normalize_map(maps[t]), cmap="inferno")
+        axes[0, column].set_title(f"$M^{{{t + 1}}}$ (w={weight:.2f})", fontsize=9)
         outline = shown.copy()
         outline[_np(masks[t]).squeeze() > 0] = (0.0, 1.0, 0.3)
-        axes[1, t + 1].imshow(outline)
+        axes[1, column].imshow(outline)
         score = (
             float(result.scores[index][t + 1])
             if len(result.scores[index]) > t + 1
             else float("nan")
         )
-        axes[1, t + 1].set_title(f"$B^{{{t + 1}}}$ -> score {score:.3f}", fontsize=9)
+        axes[1, column].set_title(f"$B^{{{t + 1}}}$ -> score {score:.3f}", fontsize=9)
     axes[0, -1].imshow(overlay(image, result.augmented[index]))
     axes[0, -1].set_title("augmented", fontsize=9)
     axes[1, -1].imshow(overlay(image, result.initial[index]))

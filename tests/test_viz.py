@@ -1,0 +1,71 @@
+"""Figures: shapes and ranges of overlays, the step-by-step figure and the method grid."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+import torch
+from captum.attr import Saliency
+from helpers import BlobScore, blob_image
+
+from captum_iterative import IterativeAugmentation
+from captum_iterative.viz import (
+    normalize_map,
+    overlay,
+    plot_iterations,
+    plot_method_grid,
+    to_display_image,
+)
+
+
+def test_display_image_accepts_tensors_and_arrays() -> None:
+    chw = torch.rand(3, 8, 10)
+    hwc = chw.permute(1, 2, 0).numpy()
+    a, b = to_display_image(chw), to_display_image(hwc)
+    assert a.shape == b.shape == (8, 10, 3)
+    np.testing.assert_allclose(a, b)
+    assert a.min() == 0.0 and a.max() == 1.0
+    assert to_display_image(np.zeros((4, 4))).shape == (4, 4, 3)
+
+
+def test_overlay_leaves_zero_map_pixels_unchanged() -> None:
+    image = torch.rand(3, 16, 16)
+    heat = torch.zeros(1, 16, 16)
+    heat[0, 4, 4] = 5.0
+    out = overlay(image, heat)
+    base = to_display_image(image)
+    assert out.shape == (16, 16, 3) and 0.0 <= out.min() and out.max() <= 1.0
+    mask = np.ones((16, 16), bool)
+    mask[4, 4] = False
+    np.testing.assert_allclose(out[mask], base[mask])
+    assert not np.allclose(out[4, 4], base[4, 4])
+    with pytest.raises(ValueError, match="attr_map"):
+        normalize_map(np.zeros((2, 3, 4)))
+
+
+def test_step_figure_shows_first_and_last_steps() -> None:
+    model = BlobScore().double().eval()
+    images = torch.stack([blob_image([0.9, 0.88, 0.86, 0.84, 0.82, 0.8])])
+    result = IterativeAugmentation(
+        Saliency(model), threshold=0.3, max_iter=6, keep_history=True
+    ).explain(images)
+    fig = plot_iterations(result, images[0], max_columns=3)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert any("M^{1}" in t for t in titles) and any("M^{6}" in t for t in titles)
+    assert not any("M^{4}" in t for t in titles)
+    with pytest.raises(ValueError, match="keep_history"):
+        plot_iterations(
+            IterativeAugmentation(Saliency(model), threshold=0.3).explain(images), images[0]
+        )
+
+
+def test_method_grid_layout() -> None:
+    images = [torch.rand(3, 12, 12) for _ in range(2)]
+    rng = np.random.default_rng(0)
+    maps = {"A": ([rng.random((12, 12))] * 2, [rng.random((12, 12))] * 2)}
+    fig = plot_method_grid(images, maps, titles=["x", "y"], outlines=[np.eye(12, dtype=bool)] * 2)
+    assert len(fig.axes) == 2 * 3
