@@ -258,6 +258,43 @@ def predict_scores(
     return torch.cat(scores).numpy() if scores else np.zeros(0)
 
 
+def model_fingerprint(model: nn.Module) -> str:
+    """Hash of a model's state (every parameter and buffer: name, dtype, shape and values).
+
+    Args:
+        model (nn.Module): any module, on any device.
+
+    Returns:
+        str: 16 hexadecimal digits; equal for models with identical state dicts.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        data = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}:{data.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(data.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _model_key(config: ExperimentConfig, model: nn.Module, threshold: float) -> str:
+    blob = f"{config.cache_key()}|{model_fingerprint(model)}|{float(threshold)!r}"
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def input_key(prepared: PreparedImage) -> str:
+    """Hash of one image's exact model input: shape, values and field of view.
+
+    Args:
+        prepared (PreparedImage): the image in the classifier's frame.
+
+    Returns:
+        str: 16 hexadecimal digits.
+    """
+    digest = hashlib.sha256(f"{tuple(prepared.image.shape)}".encode())
+    digest.update(prepared.image.detach().cpu().contiguous().numpy().tobytes())
+    digest.update(np.ascontiguousarray(prepared.fov).tobytes())
+    return digest.hexdigest()[:16]
+
+
 def explain_images(
     model: nn.Module,
     threshold: float,
@@ -269,7 +306,13 @@ def explain_images(
 ) -> dict[str, float]:
     """Compute (or reuse) the cached explanations of ``images`` for every method.
 
-    A cached file is reused when its settings key matches ``config.cache_key()``.
+    A cached file is reused when its settings key matches ``config.cache_key()`` and, where the
+    file records them (every file this function writes does), its ``model_key`` (a hash of the
+    settings, the model's weights and buffers and ``threshold``) and its ``input_key`` (a hash
+    of the image's input tensor and field of view, :func:`input_key`). Maps of another
+    classifier, threshold or preprocessing written to the same folder are therefore recomputed.
+    Files without these two fields (``captum-iterative explain`` writes none; its manifest
+    records the checkpoint and threshold) are matched on the settings key alone.
 
     Returns:
         dict: method -> wall-clock seconds spent computing (0 when everything was cached).
@@ -277,6 +320,8 @@ def explain_images(
     device = torch.device(config.device)
     inpainter = make_inpainter(config)
     key = config.cache_key()
+    model_key = _model_key(config, model, threshold)
+    input_keys = {p.id: input_key(p) for p in images}
     timings: dict[str, float] = {}
     for name in config.methods:
         todo = []
@@ -284,7 +329,13 @@ def explain_images(
             path = explanation_path(cache_dir, name, prepared.id)
             if path.exists():
                 try:
-                    if load_explanation(path).meta.get("cache_key") == key:
+                    meta = load_explanation(path).meta
+                    if (
+                        meta.get("cache_key") == key
+                        and meta.get("model_key", model_key) == model_key
+                        and meta.get("input_key", input_keys[prepared.id])
+                        == input_keys[prepared.id]
+                    ):
                         continue
                 except ValueError:
                     pass  # damaged: recompute
@@ -309,7 +360,14 @@ def explain_images(
             result = explainer.explain(x, valid=valid, **kwargs)
             for i, prepared in enumerate(chunk):
                 exp = Explanation.from_result(
-                    result, i, prepared.id, name, cache_key=key, config=asdict(config)
+                    result,
+                    i,
+                    prepared.id,
+                    name,
+                    cache_key=key,
+                    model_key=model_key,
+                    input_key=input_keys[prepared.id],
+                    config=asdict(config),
                 )
                 save_explanation(explanation_path(cache_dir, name, prepared.id), exp)
             bar.update(len(chunk))

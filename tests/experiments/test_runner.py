@@ -12,9 +12,10 @@ import torch
 
 from captum_iterative import IterativeAugmentation
 from captum_iterative.evaluation import froc, scale_radius
-from captum_iterative.experiments import explanation_path, load_explanation
+from captum_iterative.experiments import build_explainer, explanation_path, load_explanation
 from captum_iterative.experiments.runner import (
     ExperimentConfig,
+    make_inpainter,
     prepare_images,
     run_localization,
 )
@@ -126,6 +127,46 @@ def test_cached_maps_are_reused_until_the_settings_change(
         patch.setattr(IterativeAugmentation, "explain", fail)
         with pytest.raises(AssertionError, match="recomputed"):
             run_localization(data, model, -1e9, tmp_path, changed, size=SIZE, progress=False)
+
+
+def test_cached_maps_of_another_model_threshold_or_image_are_recomputed(
+    tmp_path: Path, model, monkeypatch
+) -> None:
+    data = [sample(s) for s in range(2)]
+    config = ExperimentConfig(**{**CONFIG, "methods": ("guided_backprop",)})
+    run_localization(data, model, -1e9, tmp_path, config, size=SIZE, progress=False)
+    torch.manual_seed(1)
+    other = create_classifier("vgg_tiny").eval()
+    calls = []
+    original = IterativeAugmentation.explain
+
+    def counting(self, inputs, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(inputs.shape[0])
+        return original(self, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(IterativeAugmentation, "explain", counting)
+    run_localization(data, other, -1e9, tmp_path, config, size=SIZE, progress=False)
+    assert sum(calls) == 2
+    # The maps on disk are now the other model's.
+    prepared = prepare_images(data, SIZE, progress=False)
+    cached = load_explanation(explanation_path(tmp_path / "cache", "guided_backprop", "img0"))
+    explainer, kwargs = build_explainer(
+        "guided_backprop", other, -1e9, inpainter=make_inpainter(config), max_iter=2
+    )
+    valid = torch.from_numpy(prepared[0].fov)[None, None]
+    expected = explainer.explain(prepared[0].image[None], valid=valid, **kwargs)
+    reference = expected.initial[0, 0].numpy()
+    scale = float(np.abs(reference).max())
+    np.testing.assert_allclose(cached.initial, reference, rtol=1e-4, atol=1e-5 * scale)
+    calls.clear()
+    run_localization(data, other, -1e8, tmp_path, config, size=SIZE, progress=False)
+    assert sum(calls) == 2
+    calls.clear()
+    run_localization(data, other, -1e8, tmp_path, config, size=SIZE + 8, progress=False)
+    assert sum(calls) == 2
+    calls.clear()
+    run_localization(data, other, -1e8, tmp_path, config, size=SIZE + 8, progress=False)
+    assert sum(calls) == 0
 
 
 def test_only_referable_images_are_explained(tmp_path: Path, model) -> None:
