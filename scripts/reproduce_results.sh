@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Reproduce the real-data results of docs/results.md from the two dataset folders:
+#
+#   scripts/reproduce_results.sh /path/to/aptos2019 /path/to/diaretdb1
+#
+# (or set APTOS_ROOT and DIARETDB1_ROOT). Steps:
+#   1. the classifier: the committed captum_iterative/checkpoints/aptos_vgg_small.pt, or with
+#      TRAIN=1 a fresh one trained on APTOS 2019 (grouped 80/20 split, seed 0; about 25 minutes
+#      of 2 CPU cores when they are not shared; CPU training is not bit-identical across
+#      machines, so a fresh checkpoint gives close but not equal numbers);
+#   2. the paper's localization protocol on all 89 DiaretDB1 images, then on the 61 test
+#      images (which reuse the cached maps of the first run);
+#   3. the synthetic default of examples/fundus_dr.py (shipped synthetic checkpoint).
+# Everything is written under OUT (default out/results): table.md, table.csv, froc_*.png,
+# per_image.csv, settings.json, cache/ and overlays.png (overlays show DiaretDB1 pixels: they
+# stay out of the repository). Environment: PYTHON (default python), OUT, DEVICE (default cpu),
+# IG_STEPS (integrated gradients steps, default 16), TRAIN (default 0).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APTOS_ROOT="${1:-${APTOS_ROOT:-}}"
+DIARETDB1_ROOT="${2:-${DIARETDB1_ROOT:-}}"
+if [ -z "$DIARETDB1_ROOT" ] || { [ "${TRAIN:-0}" = 1 ] && [ -z "$APTOS_ROOT" ]; }; then
+    echo "usage: $0 APTOS_ROOT DIARETDB1_ROOT (APTOS_ROOT is needed only with TRAIN=1)" >&2
+    exit 2
+fi
+PYTHON="${PYTHON:-python}"
+OUT="${OUT:-out/results}"
+DEVICE="${DEVICE:-cpu}"
+IG_STEPS="${IG_STEPS:-16}"
+mkdir -p "$OUT"
+
+CHECKPOINT=captum_iterative/checkpoints/aptos_vgg_small.pt
+if [ "${TRAIN:-0}" = 1 ]; then
+    CHECKPOINT="$OUT/aptos_vgg_small.pt"
+    "$PYTHON" -m captum_iterative.fundus.train --data aptos2019 --root "$APTOS_ROOT" \
+        --arch vgg_small --input-size 224 --epochs 10 --batch-size 16 --lr 1e-3 --seed 0 \
+        --device "$DEVICE" --out "$CHECKPOINT" --summary "$OUT/aptos_vgg_small.json"
+fi
+
+"$PYTHON" examples/fundus_dr.py --data diaretdb1 --root "$DIARETDB1_ROOT" --split all \
+    --checkpoint "$CHECKPOINT" --ig-steps "$IG_STEPS" --device "$DEVICE" --quiet \
+    --out "$OUT/diaretdb1_all"
+# Same classifier, settings and images: the test run reuses the maps computed above.
+mkdir -p "$OUT/diaretdb1_test"
+cp -r "$OUT/diaretdb1_all/cache" "$OUT/diaretdb1_test/"
+"$PYTHON" examples/fundus_dr.py --data diaretdb1 --root "$DIARETDB1_ROOT" --split test \
+    --checkpoint "$CHECKPOINT" --ig-steps "$IG_STEPS" --device "$DEVICE" --quiet \
+    --out "$OUT/diaretdb1_test"
+
+"$PYTHON" examples/fundus_dr.py --device "$DEVICE" --quiet --out "$OUT/synthetic"
