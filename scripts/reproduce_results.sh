@@ -13,7 +13,7 @@
 #   3. the synthetic default of examples/fundus_dr.py (shipped synthetic checkpoint).
 # Everything is written under OUT (default out/results): table.md, table.csv, froc_*.png,
 # per_image.csv, settings.json, cache/ and overlays.png (overlays show DiaretDB1 pixels: they
-# stay out of the repository). Environment: PYTHON (default python), OUT, DEVICE (default cpu),
+# stay out of the repository). Environment: PYTHON (default .venv/bin/python, else python3), OUT, DEVICE (default cpu),
 # IG_STEPS (integrated gradients steps, default 16), TRAIN (default 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +24,9 @@ if [ -z "$DIARETDB1_ROOT" ] || { [ "${TRAIN:-0}" = 1 ] && [ -z "$APTOS_ROOT" ]; 
     echo "usage: $0 APTOS_ROOT DIARETDB1_ROOT (APTOS_ROOT is needed only with TRAIN=1)" >&2
     exit 2
 fi
-PYTHON="${PYTHON:-python}"
+if [ -z "${PYTHON:-}" ]; then
+    if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
 OUT="${OUT:-out/results}"
 DEVICE="${DEVICE:-cpu}"
 IG_STEPS="${IG_STEPS:-16}"
