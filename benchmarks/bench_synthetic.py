@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append({"size": 512, "mode": "dr", "grade": grade, **result})
 
     machine = _machine()
+    versions = machine["versions"]
     report = {
         "benchmark": "synthetic fundus generation (generate_fundus), one CPU core",
         "machine": machine,
@@ -108,8 +109,8 @@ def main(argv: list[str] | None = None) -> None:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
 
     print(
-        f"CPU: {machine['cpu_model']} (pinned to CPU {cpu}); python {machine['python']}, "
-        f"numpy {machine['numpy']}, opencv {machine['opencv']}\n"
+        f"CPU: {machine['cpu']} (pinned to CPU {cpu}); python {versions['python']}, "
+        f"numpy {versions['numpy']}, opencv {versions['opencv-python-headless']}\n"
     )
     print("| size | mode | grade | images | images/s (wall) | images/s (CPU time) | ms/image |")
     print("|---:|:---|:---|---:|---:|---:|---:|")

@@ -186,6 +186,27 @@ def loop_section(payload: dict[str, Any]) -> str:
                 "\nOn a CPU shared with other jobs the wall clock depends on their load; the "
                 "process CPU time (all threads of the benchmark) measures the work itself.\n"
             )
+            single = next(
+                (
+                    r
+                    for r in payload["results"]
+                    if (r["model"], r["size"], r["batch"]) == (model, size, 1) and "ratios" in r
+                ),
+                None,
+            )
+            if single is not None:
+                lines.append(
+                    f"\nAt batch 1 the same model and size give a/c = "
+                    f"{single['ratios'].get('a_over_c'):.2f} and "
+                    f"c/d = {single['ratios']['c_over_d']:.2f}: "
+                    "on two cores a batch of 8 large images is slower per image than one at a "
+                    "time (cache-bound), so `internal_batch_size=1` suits CPU runs. The c/d cost "
+                    "has a floor set by the model: an inpainting call costs a large fraction of "
+                    "one guided-backpropagation map of `vgg_tiny` (0.28 M parameters) at 512 px "
+                    "(see the profile), so no loop that inpaints can come within 1.15x of its "
+                    "bare attributions; with the larger `vgg16_paper` the cost ratio is smaller "
+                    "(table above).\n"
+                )
     profile = f"benchmarks/results/loop_profile_{m['device_slug']}.txt"
     if (ROOT / profile).exists():
         lines.append(f"\nWhere the time goes: `{profile}` (torch.profiler, one run of (c)).\n")
