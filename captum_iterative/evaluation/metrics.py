@@ -80,7 +80,10 @@ def roc_closest_to_corner(labels: object, scores: object) -> OperatingPoint:
     finite = np.isfinite(thresholds)
     distance = np.hypot(fpr, 1.0 - tpr)
     distance[~finite] = np.inf
-    best = int(np.argmin(distance))
+    # thresholds decrease along the curve: the first point within rounding of the minimum is the
+    # closest one with the highest threshold (1 - tpr and fpr round differently, so exact ties
+    # such as (1/3, 0) against (0, 1/3) can differ in the last bit)
+    best = int(np.flatnonzero(distance <= distance.min() + 1e-12)[0])
     return OperatingPoint(float(thresholds[best]), float(tpr[best]), float(1.0 - fpr[best]))
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score, recall_score, roc_auc_score, roc_curve
 
@@ -57,6 +57,8 @@ def test_closest_to_corner_never_returns_the_infinite_threshold() -> None:
         lambda p: len({label for label, _ in p}) == 2
     )
 )
+# a tie between (FPR, 1 - TPR) = (1/3, 0) and (0, 1/3) that differs in the last bit
+@example(pairs=[(False, 0), (False, 0), (False, 1), (True, 1), (True, 2), (True, 2)])
 def test_closest_to_corner_equals_brute_force(pairs: list[tuple[bool, int]]) -> None:
     labels = np.array([label for label, _ in pairs])
     scores = np.array([score for _, score in pairs], dtype=float)
