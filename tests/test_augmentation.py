@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import traceback
 import warnings
+from collections import Counter
 
 import cv2
 import numpy as np
@@ -16,8 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from skimage.filters import threshold_otsu
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from captum_iterative import IterativeAugmentation, NavierStokesInpainter
+from captum_iterative import IterativeAugmentation, NavierStokesInpainter, PyramidInpainter
 
 TH = 0.3
 INTENSITIES = [
@@ -461,3 +464,47 @@ def test_custom_binarizer_and_inpainter_are_used(blob_model: BlobScore) -> None:
         IterativeAugmentation(Saliency(blob_model), threshold=TH, binarizer=lambda m, v: m).explain(
             images
         )
+
+
+# -- host reads: the CPU view of "one device-to-host copy per iteration" ------------------------
+
+# Operations whose result or input lives on the host and that therefore wait for a GPU: reading
+# a scalar, data-dependent sizes (nonzero, boolean indexing) and tensors built from host data.
+_HOST_READS = ("aten._local_scalar_dense", "aten.nonzero", "aten.masked_select", "aten.lift_fresh")
+
+
+class _HostReads(TorchDispatchMode):
+    """Record the operations that would synchronise a GPU, with the line that issued them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sites: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = str(func)
+        by_mask = name.startswith(("aten.index.", "aten.index_put")) and any(
+            isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in args[1] if i is not None
+        )
+        if name.startswith(_HOST_READS) or by_mask:
+            ours = [f for f in traceback.extract_stack() if "captum_iterative" in f.filename]
+            self.sites.append(f"{ours[-1].filename}:{ours[-1].lineno}" if ours else name)
+        return func(*args, **(kwargs or {}))
+
+
+def test_loop_reads_the_host_once_per_iteration(blob_model: BlobScore) -> None:
+    # tests/test_gpu.py counts real CUDA synchronisations; this counts the operations that cause
+    # them, on any device, so a stray torch.tensor(...) or .item() in the loop fails here too.
+    images = blob_batch([[0.9], [0.95, 0.8], [0.9, 0.85, 0.7]])
+    valid = torch.ones(3, 1, 48, 48, dtype=torch.bool)
+    sites = {}
+    for max_iter in (1, 5):
+        explainer = IterativeAugmentation(
+            Saliency(blob_model), threshold=-1e30, inpainter=PyramidInpainter(), max_iter=max_iter
+        )
+        with _HostReads() as reads:
+            result = explainer.explain(images, target=0, valid=valid)
+        assert result.iterations.tolist() == [max_iter] * 3
+        sites[max_iter] = Counter(reads.sites)
+    extra = sites[5] - sites[1]
+    assert sum(extra.values()) == 4, f"extra host reads for 4 more iterations: {dict(extra)}"
+    assert all("augmentation.py" in site for site in extra), extra

@@ -48,7 +48,7 @@ def _binomial_taps(dtype: torch.dtype, device: torch.device) -> Tensor:
     a GPU.
     """
     taps = torch.full((4,), 3.0 / 8.0, dtype=dtype, device=device)
-    taps[0::3] = 1.0 / 8.0
+    taps[0::3].fill_(1.0 / 8.0)  # a view's fill_: no scalar tensor is lifted from the host
     return taps
 
 
