@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -63,7 +64,10 @@ def _histogram(
     """
     n = flat.shape[0]
     dtype = flat.dtype
-    span = (hi - lo).clamp_min(torch.finfo(dtype).tiny)
+    # Constant rows get a unit span (their threshold is set apart); a subnormal span is kept as
+    # it is, as numpy keeps it (clamping it to the smallest normal number moved every edge).
+    span = hi - lo
+    span = torch.where(span > 0, span, torch.ones_like(span))
     # Edges as numpy.linspace builds them: arange * step + start, last edge = stop.
     steps = torch.arange(bins + 1, dtype=dtype, device=flat.device)
     edges = steps[None, :] * (span / bins)[:, None] + lo[:, None]
@@ -82,13 +86,30 @@ def _histogram(
     return counts, edges
 
 
+def _cumsum(values: Tensor) -> Tensor:
+    """Cumulative sums along dim 1 as numpy takes them, where that is possible.
+
+    numpy (hence scikit-image) adds float32 values one after the other in float32, while torch's
+    CPU ``cumsum`` accumulates float32 in float64; the two differ in the last bits, enough to flip
+    Otsu's arg-max between near-equal bins. On the CPU the sums are therefore taken by numpy (no
+    copy: the tensor is viewed); on other devices torch's own scan is used, which agrees to float
+    rounding.
+    """
+    if values.device.type == "cpu" and not values.requires_grad:
+        return torch.from_numpy(np.cumsum(values.numpy(), axis=1))
+    return values.cumsum(1)
+
+
 def otsu_threshold(maps: Tensor, valid: Tensor | None = None, bins: int = 256) -> Tensor:
     r"""Otsu's threshold of each map, computed on the maps' device.
 
     Reproduces :func:`skimage.filters.threshold_otsu` with ``nbins=bins`` on every map (or on the
     map's values inside ``valid``): the histogram spans the image's own ``[min, max]``, the
     returned threshold is the centre of the bin that maximises the between-class variance, and a
-    constant map returns its value. Pixels with ``map >= threshold`` are foreground.
+    constant map returns its value. Pixels with ``map >= threshold`` are foreground. Like
+    scikit-image, float32 maps are scored in float32 and float64 maps in float64. On the CPU the
+    result is bit-identical to scikit-image; on a GPU the cumulative sums are a parallel scan,
+    equal up to float rounding (which can pick a neighbouring bin only at a near-tie).
 
     Args:
         maps (Tensor): attribution maps of shape ``(N, 1, H, W)`` or ``(N, H, W)``, float.
@@ -131,12 +152,16 @@ def otsu_threshold(maps: Tensor, valid: Tensor | None = None, bins: int = 256) -
     flat = torch.where(torch.isfinite(flat), flat, safe_lo[:, None])
     counts, edges = _histogram(flat, keep, safe_lo, safe_hi, bins)
     centers = (edges[:, :-1] + edges[:, 1:]) / 2
-    centers64 = centers.double()
-    weight1 = counts.cumsum(1)
-    weight2 = counts.flip(1).cumsum(1).flip(1)
-    mass = counts * centers64
-    mean1 = mass.cumsum(1) / weight1
-    mean2 = (mass.flip(1).cumsum(1) / weight2.flip(1)).flip(1)
+    # scikit-image casts the counts to float32, so float32 maps are scored in float32 (products
+    # of tiny centres underflow there exactly as they do in scikit-image) and float64 maps in
+    # float64.
+    counts = counts.float()
+    work = centers.to(torch.promote_types(torch.float32, centers.dtype))
+    weight1 = _cumsum(counts)
+    weight2 = _cumsum(counts.flip(1)).flip(1)
+    mass = counts * work
+    mean1 = _cumsum(mass) / weight1
+    mean2 = (_cumsum(mass.flip(1)) / weight2.flip(1)).flip(1)
     variance12 = weight1[:, :-1] * weight2[:, 1:] * (mean1[:, :-1] - mean2[:, 1:]) ** 2
     # numpy's argmax ignores nothing: empty leading bins give nan (0/0) there, and nan compares
     # as the maximum in numpy; scikit-image relies on the first finite maximum because leading

@@ -25,7 +25,29 @@ def test_otsu_matches_scikit_image(image: np.ndarray, dtype: type) -> None:
     image = image.astype(dtype)
     ours = otsu_threshold(torch.from_numpy(image)[None, None])
     assert ours.dtype == torch.from_numpy(image).dtype
-    assert ours.item() == float(threshold_otsu(image))
+    try:
+        expected = float(threshold_otsu(image))
+    except ValueError as error:  # numpy cannot cut a range of a few subnormals into 256 bins
+        assert "Too many bins" in str(error)
+        assert image.min() <= ours.item() <= image.max()
+        return
+    assert ours.item() == expected
+
+
+def test_otsu_matches_scikit_image_on_a_subnormal_range() -> None:
+    # found by hypothesis: scikit-image scores float32 maps in float32, where these products
+    # underflow; a float64 score picked another bin
+    image = np.array([[3e-45, 1e-40, 5e-41], [0.0, 0.0, 2e-41]], dtype=np.float32)
+    assert otsu_threshold(torch.from_numpy(image)[None, None]).item() == threshold_otsu(image)
+
+
+@pytest.mark.parametrize("seed", [2173, 4814])
+def test_otsu_matches_scikit_image_at_float32_near_ties(seed: int) -> None:
+    # maps where torch's CPU cumsum (float64 accumulation) and numpy's (float32, one add after
+    # the other) pick different bins: 2.471 and 2.441 against scikit-image's 2.509 and 2.508
+    rng = np.random.default_rng(seed)
+    image = rng.gamma(2, size=(rng.integers(2, 40), rng.integers(2, 40))).astype(np.float32)
+    assert otsu_threshold(torch.from_numpy(image)[None, None]).item() == threshold_otsu(image)
 
 
 def test_otsu_batched_equals_per_image() -> None:

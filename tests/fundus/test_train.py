@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score, roc_auc_score, roc_curve
 from torch.utils.data import Dataset, WeightedRandomSampler
@@ -268,13 +269,24 @@ def test_referable_metrics_known_answer() -> None:
         lambda pairs: len({g >= 2 for g, _ in pairs}) == 2
     )
 )
+@example(
+    [(0, 0.0), (0, 0.0), (0, 1.0), (2, 1.0), (2, 2.0), (2, 2.0)]
+)  # a tie, (1/3, 0) vs (0, 1/3)
 def test_referable_metrics_match_sklearn(pairs: list[tuple[int, float]]) -> None:
     grades = np.array([g for g, _ in pairs])
     scores = np.array([s for _, s in pairs])
     metrics = referable_metrics(scores, grades)
     labels = grades >= 2
     fpr, tpr, thr = roc_curve(labels, scores, drop_intermediate=False)
-    best = np.argmin(np.where(np.isfinite(thr), fpr**2 + (1 - tpr) ** 2, np.inf))
+
+    def squared_distance(i: int) -> Fraction:  # exact: counts, not rounded rates
+        positive = scores >= thr[i]
+        fp, fn = int((positive & ~labels).sum()), int((~positive & labels).sum())
+        return Fraction(fp, int((~labels).sum())) ** 2 + Fraction(fn, int(labels.sum())) ** 2
+
+    finite = [i for i in range(len(thr)) if np.isfinite(thr[i])]
+    closest = min(squared_distance(i) for i in finite)
+    best = next(i for i in finite if squared_distance(i) == closest)  # thresholds decrease
     assert metrics["auc"] == pytest.approx(roc_auc_score(labels, scores))
     assert metrics["th_pred"] == thr[best]
     assert metrics["sensitivity"] == pytest.approx(tpr[best])
