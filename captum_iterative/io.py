@@ -134,8 +134,8 @@ def read_mask(path: PathLike, shape: tuple[int, int] | None = None) -> np.ndarra
     mask = read_gray(path) > 0
     if shape is not None and mask.shape != tuple(shape):
         raise ValueError(
-            f"mask {path} is {mask.shape[1]}x{mask.shape[0]} (W x H) but its image is "
-            f"{shape[1]}x{shape[0]}"
+            f"mask {path} does not have its image's shape: it is {mask.shape[1]}x{mask.shape[0]} "
+            f"(W x H) but its image is {shape[1]}x{shape[0]}"
         )
     return mask
 

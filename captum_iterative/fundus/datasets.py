@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PureWindowsPath
 from typing import Any, Literal
 
@@ -36,7 +36,7 @@ from torch.utils.data import Dataset
 
 from captum_iterative.fundus.preprocess import fov_mask
 from captum_iterative.fundus.types import DR_LESIONS, FundusSample
-from captum_iterative.io import IMAGE_SUFFIXES, read_gray, read_image, read_mask
+from captum_iterative.io import list_images, read_gray, read_image, read_mask
 
 __all__ = [
     "APTOS2019",
@@ -105,20 +105,24 @@ def _parse_grade(value: str, path: Path, image_id: str) -> int:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    """Image files below ``folder`` (recursively), sorted; hidden files and others ignored."""
-    return sorted(
-        path
-        for path in folder.rglob("*")
-        if path.is_file()
-        and path.suffix.lower() in IMAGE_SUFFIXES
-        and not path.name.startswith(".")
-    )
+    """Image files below ``folder`` (recursively; :func:`~captum_iterative.io.list_images`)."""
+    return list_images(folder, recursive=True)
 
 
 def _check_same_shape(mask: np.ndarray, image: np.ndarray, path: Path) -> np.ndarray:
     if mask.shape != image.shape[:2]:
         raise ValueError(f"mask {path} has shape {mask.shape}, its image {image.shape[:2]}")
     return mask
+
+
+def _read_lesion_masks(
+    paths: Mapping[str, Path | None], shape: tuple[int, int]
+) -> dict[str, np.ndarray]:
+    """Lesion type -> ``(H, W)`` bool mask read from its file, all False where there is none."""
+    return {
+        name: np.zeros(shape, dtype=bool) if path is None else read_mask(path, shape)
+        for name, path in paths.items()
+    }
 
 
 def _image_fov(image: np.ndarray, path: Path) -> np.ndarray:
@@ -413,12 +417,12 @@ class IDRiD(FundusDataset):
             self.lesions = tuple(IDRID_LESIONS[code][1] for code in codes)
             self._images = _image_files(_require_dir(images_dir, "IDRiD images"))
             _require_dir(truth_dir, "IDRiD ground-truth folder")
+            # a lesion type absent from an image has no file (None): its mask is empty
             self._masks = [
                 {
-                    IDRID_LESIONS[code][1]: truth_dir
-                    / IDRID_LESIONS[code][0]
-                    / f"{path.stem}_{code}.tif"
+                    IDRID_LESIONS[code][1]: mask if mask.exists() else None
                     for code in codes
+                    for mask in [truth_dir / IDRID_LESIONS[code][0] / f"{path.stem}_{code}.tif"]
                 }
                 for path in self._images
             ]
@@ -455,12 +459,7 @@ class IDRiD(FundusDataset):
     def load(self, index: int) -> FundusSample:
         path = self._images[index]
         image = read_image(path)
-        masks = {}
-        for name, mask_path in self._masks[index].items():
-            if mask_path.exists():
-                masks[name] = _check_same_shape(read_mask(mask_path), image, mask_path)
-            else:
-                masks[name] = np.zeros(image.shape[:2], dtype=bool)
+        masks = _read_lesion_masks(self._masks[index], image.shape[:2])
         return FundusSample(
             image, self.grades[index], masks, _image_fov(image, path), self.ids[index]
         )
@@ -712,13 +711,8 @@ class EOphtha(FundusDataset):
     def load(self, index: int) -> FundusSample:
         path, mask_path = self._images[index], self._masks[index]
         image = read_image(path)
-        if mask_path is None:
-            mask = np.zeros(image.shape[:2], dtype=bool)
-        else:
-            mask = _check_same_shape(read_mask(mask_path), image, mask_path)
-        return FundusSample(
-            image, None, {self.lesions[0]: mask}, _image_fov(image, path), self.ids[index]
-        )
+        masks = _read_lesion_masks({self.lesions[0]: mask_path}, image.shape[:2])
+        return FundusSample(image, None, masks, _image_fov(image, path), self.ids[index])
 
 
 @register_dataset("folder", "image-mask-folder")
@@ -800,12 +794,7 @@ class ImageMaskFolder(FundusDataset):
     def load(self, index: int) -> FundusSample:
         path = self._images[index]
         image = read_image(path)
-        masks = {}
-        for lesion, mask_path in self._masks[index].items():
-            if mask_path is None:
-                masks[lesion] = np.zeros(image.shape[:2], dtype=bool)
-            else:
-                masks[lesion] = _check_same_shape(read_mask(mask_path), image, mask_path)
+        masks = _read_lesion_masks(self._masks[index], image.shape[:2])
         return FundusSample(
             image, self.grades[index], masks, _image_fov(image, path), self.ids[index]
         )
