@@ -60,11 +60,14 @@ from captum_iterative.experiments.cache import (
     load_explanation,
     save_explanation,
 )
-from captum_iterative.experiments.methods import METHODS, build_explainer
+from captum_iterative.experiments.methods import METHODS
 from captum_iterative.experiments.runner import (
+    INPAINTERS,
     ExperimentConfig,
+    config_explainer,
     format_tables,
-    make_inpainter,
+    input_key,
+    model_key,
     run_localization,
 )
 from captum_iterative.fundus.datasets import FundusDataset, list_datasets, open_dataset
@@ -88,10 +91,7 @@ ROOT_ENV: dict[str, str] = {
     "aptos2019": "APTOS_ROOT",
     "aptos": "APTOS_ROOT",
 }
-#: Inpainters of ``--inpainter`` (see :func:`captum_iterative.experiments.runner.make_inpainter`).
-INPAINTERS: tuple[str, ...] = ("ns", "telea", "pyramid")
 #: Hidden temporary files of interrupted writes (``cache.save_explanation`` and this module).
-_TEMP_PATTERNS: tuple[str, ...] = (TEMP_GLOB,)
 #: The fields of :class:`ExperimentConfig` that ``explain`` uses (recorded in the manifest).
 _MAP_SETTINGS: tuple[str, ...] = (
     "methods",
@@ -810,10 +810,9 @@ def _remove_leftovers(folders: Sequence[Path]) -> int:
     for folder in folders:
         if not folder.is_dir():
             continue
-        for pattern in _TEMP_PATTERNS:
-            for path in folder.glob(pattern):
-                path.unlink(missing_ok=True)
-                removed += 1
+        for path in folder.glob(TEMP_GLOB):
+            path.unlink(missing_ok=True)
+            removed += 1
     return removed
 
 
@@ -871,6 +870,20 @@ class _Tally:
         }
 
 
+def _config(args: argparse.Namespace, device: torch.device, **extra: Any) -> ExperimentConfig:
+    """The :class:`ExperimentConfig` of the loop options shared by ``explain`` and ``evaluate``."""
+    return ExperimentConfig(
+        methods=tuple(args.methods),
+        max_iter=args.max_iter,
+        alpha=args.alpha,
+        inpainter=args.inpainter,
+        batch_size=args.batch_size,
+        device=str(device),
+        use_fov=args.fov,
+        **extra,
+    )
+
+
 class _ExplainRun:
     """The settings of an ``explain`` run and the per-image work of one process."""
 
@@ -886,33 +899,22 @@ class _ExplainRun:
         self.dataset = dataset
         self.device = device
         self.preprocess: bool = args.preprocess
-        self.use_fov: bool = args.fov
-        self.batch_size: int = args.batch_size
         self.overwrite: bool = args.overwrite
-        self.config = ExperimentConfig(
-            methods=tuple(args.methods),
-            max_iter=args.max_iter,
-            alpha=args.alpha,
-            inpainter=args.inpainter,
-            batch_size=args.batch_size,
-            device=str(device),
-            use_fov=args.fov,
-        )
-        inpainter = make_inpainter(self.config)
+        self.config = _config(args, device)
         self.explainers = {}
         for name in self.config.methods:
             try:
-                self.explainers[name] = build_explainer(
-                    name,
-                    classifier.model,
-                    classifier.threshold,
-                    inpainter=inpainter,
-                    max_iter=args.max_iter,
-                    alpha=args.alpha,
+                self.explainers[name] = config_explainer(
+                    self.config, name, classifier.model, classifier.threshold
                 )
             except (ValueError, TypeError) as error:
                 raise UsageError(f"--methods {name}: {error}") from error
-        self.common_meta = {"cache_key": self.config.cache_key(), "config": asdict(self.config)}
+        # the keys the runner checks before reusing a map (``evaluate`` on this folder)
+        self.common_meta = {
+            "cache_key": self.config.cache_key(),
+            "model_key": model_key(self.config, classifier.model, classifier.threshold),
+            "config": asdict(self.config),
+        }
 
     # -- outputs ---------------------------------------------------------------------------
 
@@ -960,9 +962,9 @@ class _ExplainRun:
                     f"the image is {image.shape[1]}x{image.shape[0]}, but --no-preprocess "
                     f"needs {size}x{size} model inputs"
                 )
-            if self.use_fov and fov is None:
+            if self.config.use_fov and fov is None:
                 fov = fov_mask(image)
-            return _Loaded(image, fov if self.use_fov else None, meta)
+            return _Loaded(image, fov if self.config.use_fov else None, meta)
         pre = preprocess_fundus(
             image, size, fov=fov, enhance=self.classifier.enhance, square=self.classifier.square
         )
@@ -972,7 +974,7 @@ class _ExplainRun:
             scale=list(pre.scale),
             radius=pre.radius,
         )
-        return _Loaded(pre.image, pre.fov if self.use_fov else None, meta)
+        return _Loaded(pre.image, pre.fov if self.config.use_fov else None, meta)
 
     # -- work ------------------------------------------------------------------------------
 
@@ -981,15 +983,24 @@ class _ExplainRun:
     ) -> list[Explanation]:
         """Run the loop of ``method`` on one batch; one :class:`Explanation` per image."""
         explainer, kwargs = self.explainers[method]
-        batch = torch.stack([to_tensor(image.image) for image in loaded]).to(self.device)
-        fovs = [image.fov for image in loaded if image.fov is not None]
+        inputs = [to_tensor(image.image) for image in loaded]
+        batch = torch.stack(inputs).to(self.device)
         valid = None
-        if fovs:
+        if self.config.use_fov:  # load() then gives every image its FOV
+            fovs = [image.fov for image in loaded if image.fov is not None]
             valid = torch.from_numpy(np.stack(fovs))[:, None].to(self.device)
         result = explainer.explain(batch, valid=valid, **kwargs)
         return [
-            Explanation.from_result(result, i, item.id, method, **image.meta, **self.common_meta)
-            for i, (item, image) in enumerate(zip(items, loaded, strict=True))
+            Explanation.from_result(
+                result,
+                i,
+                item.id,
+                method,
+                input_key=input_key(x, image.fov),
+                **image.meta,
+                **self.common_meta,
+            )
+            for i, (item, image, x) in enumerate(zip(items, loaded, inputs, strict=True))
         ]
 
     def write(
@@ -1252,17 +1263,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     device = _resolve_device(args.device, None)
     dataset = _open_dataset(args)
     classifier = _load_classifier(args, device)
-    config = ExperimentConfig(
-        methods=tuple(args.methods),
-        max_iter=args.max_iter,
-        alpha=args.alpha,
-        inpainter=args.inpainter,
-        radius_at_512=args.radius,
-        fps=args.fps,
-        batch_size=args.batch_size,
-        device=str(device),
-        use_fov=args.fov,
-        referable_only=args.referable_only,
+    config = _config(
+        args, device, radius_at_512=args.radius, fps=args.fps, referable_only=args.referable_only
     )
     _check_writable(args.out)
     try:

@@ -32,11 +32,10 @@ import torch
 from captum_iterative.experiments import (
     TABLE_I,
     ExperimentConfig,
-    build_explainer,
     format_tables,
     run_localization,
 )
-from captum_iterative.experiments.runner import make_inpainter, prepare_images
+from captum_iterative.experiments.runner import INPAINTERS, config_explainer, prepare_images
 from captum_iterative.fundus import (
     DiaretDB1,
     SyntheticFundusDataset,
@@ -95,7 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--alpha", type=float, default=0.6, help="map weight decay (default: 0.6)")
     parser.add_argument(
         "--inpainter",
-        choices=("ns", "telea", "pyramid"),
+        choices=INPAINTERS,
         default="ns",
         help="OpenCV Navier-Stokes (the paper's), Telea, or the torch pyramid (default: ns)",
     )
@@ -152,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         f"classifier: {info.arch} at {info.input_size} px, th_pred = {info.th_pred:.4f} "
         f"(validation AUC {info.metrics.get('auc', float('nan')):.3f}); data: {name}"
     )
+    enhance = bool(info.preprocessing.get("enhance", True))
     report = run_localization(
         dataset,
         model,
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
         args.out,
         config,
         size=info.input_size,
-        enhance=bool(info.preprocessing.get("enhance", True)),
+        enhance=enhance,
         classifier={
             "arch": info.arch,
             "metrics": info.metrics,
@@ -173,25 +173,21 @@ def main(argv: list[str] | None = None) -> None:
         "mean maps per image: " + ", ".join(f"{m} {v:.1f}" for m, v in report.iterations.items())
     )
     print(format_tables(report))
-    write_loop_figure(model, info.th_pred, dataset, report.referable, args, config, info.input_size)
+    write_loop_figure(
+        model, info.th_pred, dataset, report.referable, args, config, info.input_size, enhance
+    )
     print(f"wrote {args.out}/ (table.md, table.csv, froc_*.png, overlays.png, loop_steps.png)")
     print(f"total time: {time.perf_counter() - started:.0f} s")
 
 
-def write_loop_figure(model, threshold, dataset, referable, args, config, size) -> None:  # type: ignore[no-untyped-def]
+def write_loop_figure(model, threshold, dataset, referable, args, config, size, enhance) -> None:  # type: ignore[no-untyped-def]
     """The loop step by step on the first referable image, with guided backpropagation."""
     if not referable:
         return
     index = list(dataset.ids).index(referable[0])
-    prepared = prepare_images([dataset[index]], size, progress=False)
-    explainer, kwargs = build_explainer(
-        "guided_backprop",
-        model,
-        threshold,
-        inpainter=make_inpainter(config),
-        max_iter=config.max_iter,
-        alpha=config.alpha,
-        keep_history=True,
+    prepared = prepare_images([dataset[index]], size, enhance=enhance, progress=False)
+    explainer, kwargs = config_explainer(
+        config, "guided_backprop", model, threshold, keep_history=True
     )
     x = prepared[0].image[None].to(args.device)
     valid = torch.from_numpy(prepared[0].fov)[None, None].to(args.device)

@@ -32,9 +32,9 @@ import numpy as np
 import torch
 
 from captum_iterative.evaluation.froc import froc, scale_radius
-from captum_iterative.experiments import ExperimentConfig, build_explainer
+from captum_iterative.experiments import ExperimentConfig
 from captum_iterative.experiments.cache import explanation_path, load_explanation
-from captum_iterative.experiments.runner import PreparedImage, make_inpainter, prepare_images
+from captum_iterative.experiments.runner import PreparedImage, config_explainer, prepare_images
 from captum_iterative.fundus import DiaretDB1, load_classifier
 
 TYPES = ("hemorrhages", "microaneurysms", "hard_exudates", "soft_exudates")
@@ -57,8 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _config(settings: dict[str, Any]) -> ExperimentConfig:
-    keys = ("max_iter", "alpha", "inpainter", "inpaint_radius", "use_fov", "method_kwargs")
-    return ExperimentConfig(**{k: settings["config"][k] for k in keys})
+    return ExperimentConfig(**settings["config"])
 
 
 def _images(root: Path, ids: list[str], size: int, enhance: bool) -> list[PreparedImage]:
@@ -75,16 +74,7 @@ def _rerun(
     images: list[PreparedImage],
 ) -> list[dict[str, Any]]:
     """Per image: every map, mask and score of the loop."""
-    explainer, kwargs = build_explainer(
-        method,
-        model,
-        threshold,
-        inpainter=make_inpainter(config),
-        max_iter=config.max_iter,
-        alpha=config.alpha,
-        keep_history=True,
-    )
-    kwargs.update(config.method_kwargs.get(method, {}))
+    explainer, kwargs = config_explainer(config, method, model, threshold, keep_history=True)
     runs = []
     for prepared in images:
         x = prepared.image[None]

@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 
 from captum_iterative._env import machine_info, software_versions
 from captum_iterative._files import atomic_path
+from captum_iterative.augmentation import IterativeAugmentation
 from captum_iterative.evaluation.froc import FrocResult, froc, resize_lesion_labels, scale_radius
 from captum_iterative.experiments.cache import (
     Explanation,
@@ -53,11 +54,15 @@ from captum_iterative.fundus.types import FundusSample
 from captum_iterative.inpaint import Inpainter, NavierStokesInpainter, TeleaInpainter
 
 __all__ = [
+    "INPAINTERS",
     "ExperimentConfig",
     "LocalizationReport",
     "PreparedImage",
+    "config_explainer",
     "explain_images",
+    "input_key",
     "make_inpainter",
+    "model_key",
     "prepare_images",
     "run_localization",
     "score_explanations",
@@ -65,6 +70,8 @@ __all__ = [
 ]
 
 KINDS: tuple[str, ...] = ("initial", "augmented")
+#: Inpainter names of :attr:`ExperimentConfig.inpainter` (see :func:`make_inpainter`).
+INPAINTERS: tuple[str, ...] = ("ns", "telea", "pyramid")
 
 
 @dataclass
@@ -118,7 +125,7 @@ class ExperimentConfig:
                 raise ValueError(
                     f"unknown method '{name}' in `methods`; choose from {sorted(METHODS)}"
                 )
-        if self.inpainter not in ("ns", "telea", "pyramid"):
+        if self.inpainter not in INPAINTERS:
             raise ValueError(
                 f"`inpainter` must be 'ns', 'telea' or 'pyramid', got {self.inpainter!r}"
             )
@@ -185,6 +192,41 @@ class LocalizationReport:
             if row["lesion_type"] == lesion_type and row["method"] == method:
                 return float(row[kind])
         raise KeyError((lesion_type, method))
+
+
+def config_explainer(
+    config: ExperimentConfig,
+    name: str,
+    model: nn.Module,
+    threshold: float,
+    **loop_kwargs: Any,
+) -> tuple[IterativeAugmentation, dict[str, Any]]:
+    """:func:`build_explainer` for method ``name`` with the loop settings of ``config``.
+
+    The inpainter, ``max_iter`` and ``alpha`` come from ``config``, and the inner keywords
+    include ``config.method_kwargs[name]``.
+
+    Args:
+        config (ExperimentConfig): the settings.
+        name (str): a key of :data:`~captum_iterative.experiments.methods.METHODS`.
+        model (nn.Module): the classifier.
+        threshold (float): ``th_pred``.
+        **loop_kwargs: further :class:`IterativeAugmentation` keywords (e.g. ``keep_history``).
+
+    Returns:
+        tuple: ``(explainer, inner_kwargs)``; call ``explainer.explain(x, **inner_kwargs)``.
+    """
+    explainer, kwargs = build_explainer(
+        name,
+        model,
+        threshold,
+        inpainter=make_inpainter(config),
+        max_iter=config.max_iter,
+        alpha=config.alpha,
+        **loop_kwargs,
+    )
+    kwargs.update(config.method_kwargs.get(name, {}))
+    return explainer, kwargs
 
 
 def make_inpainter(config: ExperimentConfig) -> Inpainter:
@@ -275,23 +317,31 @@ def model_fingerprint(model: nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def _model_key(config: ExperimentConfig, model: nn.Module, threshold: float) -> str:
-    blob = f"{config.cache_key()}|{model_fingerprint(model)}|{float(threshold)!r}"
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def input_key(prepared: PreparedImage) -> str:
-    """Hash of one image's exact model input: shape, values and field of view.
-
-    Args:
-        prepared (PreparedImage): the image in the classifier's frame.
+def model_key(config: ExperimentConfig, model: nn.Module, threshold: float) -> str:
+    """Hash of what makes maps of one input: the settings, the model's state and ``threshold``.
 
     Returns:
         str: 16 hexadecimal digits.
     """
-    digest = hashlib.sha256(f"{tuple(prepared.image.shape)}".encode())
-    digest.update(prepared.image.detach().cpu().contiguous().numpy().tobytes())
-    digest.update(np.ascontiguousarray(prepared.fov).tobytes())
+    blob = f"{config.cache_key()}|{model_fingerprint(model)}|{float(threshold)!r}"
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def input_key(image: torch.Tensor, fov: np.ndarray | None) -> str:
+    """Hash of one image's exact model input: shape, values and the field of view the loop used.
+
+    Args:
+        image (Tensor): ``(C, S, S)`` model input.
+        fov (np.ndarray, optional): ``(S, S)`` bool field of view passed as ``valid``; None when
+            the loop ran without one.
+
+    Returns:
+        str: 16 hexadecimal digits.
+    """
+    digest = hashlib.sha256(f"{tuple(image.shape)}".encode())
+    digest.update(image.detach().cpu().contiguous().numpy().tobytes())
+    if fov is not None:
+        digest.update(np.ascontiguousarray(fov).tobytes())
     return digest.hexdigest()[:16]
 
 
@@ -306,22 +356,20 @@ def explain_images(
 ) -> dict[str, float]:
     """Compute (or reuse) the cached explanations of ``images`` for every method.
 
-    A cached file is reused when its settings key matches ``config.cache_key()`` and, where the
-    file records them (every file this function writes does), its ``model_key`` (a hash of the
-    settings, the model's weights and buffers and ``threshold``) and its ``input_key`` (a hash
-    of the image's input tensor and field of view, :func:`input_key`). Maps of another
-    classifier, threshold or preprocessing written to the same folder are therefore recomputed.
-    Files without these two fields (``captum-iterative explain`` writes none; its manifest
-    records the checkpoint and threshold) are matched on the settings key alone.
+    A cached file is reused when its settings key matches ``config.cache_key()``, its
+    ``model_key`` (:func:`model_key`: the settings, the model's weights and buffers and
+    ``threshold``) and its ``input_key`` (:func:`input_key`: the image's input tensor and field
+    of view). Maps of another classifier, threshold or preprocessing written to the same folder
+    (by this function or by ``captum-iterative explain``, which records the same keys) are
+    therefore recomputed, as are files that lack the keys.
 
     Returns:
         dict: method -> wall-clock seconds spent computing (0 when everything was cached).
     """
     device = torch.device(config.device)
-    inpainter = make_inpainter(config)
     key = config.cache_key()
-    model_key = _model_key(config, model, threshold)
-    input_keys = {p.id: input_key(p) for p in images}
+    model_hash = model_key(config, model, threshold)
+    input_keys = {p.id: input_key(p.image, p.fov if config.use_fov else None) for p in images}
     timings: dict[str, float] = {}
     for name in config.methods:
         todo = []
@@ -332,24 +380,15 @@ def explain_images(
                     meta = load_explanation(path).meta
                     if (
                         meta.get("cache_key") == key
-                        and meta.get("model_key", model_key) == model_key
-                        and meta.get("input_key", input_keys[prepared.id])
-                        == input_keys[prepared.id]
+                        and meta.get("model_key") == model_hash
+                        and meta.get("input_key") == input_keys[prepared.id]
                     ):
                         continue
                 except ValueError:
                     pass  # damaged: recompute
             todo.append(prepared)
         start = time.perf_counter()
-        explainer, kwargs = build_explainer(
-            name,
-            model,
-            threshold,
-            inpainter=inpainter,
-            max_iter=config.max_iter,
-            alpha=config.alpha,
-        )
-        kwargs.update(config.method_kwargs.get(name, {}))
+        explainer, kwargs = config_explainer(config, name, model, threshold)
         bar = tqdm(total=len(todo), desc=f"explaining: {name}", disable=not progress)
         for first in range(0, len(todo), config.batch_size):
             chunk = todo[first : first + config.batch_size]
@@ -365,7 +404,7 @@ def explain_images(
                     prepared.id,
                     name,
                     cache_key=key,
-                    model_key=model_key,
+                    model_key=model_hash,
                     input_key=input_keys[prepared.id],
                     config=asdict(config),
                 )
