@@ -17,7 +17,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -104,8 +104,8 @@ def default_score(output: Tensor, target: Any) -> Tensor:
     if isinstance(target, int):
         return output[:, target]
     index = torch.as_tensor(target, device=output.device).long().reshape(-1)
-    if index.numel() == 1:
-        return output[:, int(index)]
+    # remainder: negative indices count from the end, as for an int
+    index = index.remainder(output.shape[1]).expand(output.shape[0])
     return output.gather(1, index[:, None])[:, 0]
 
 
@@ -163,7 +163,6 @@ class AugmentationResult:
     alpha: float
     maps: list[Tensor] | None = None
     masks: list[Tensor] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def initial_score(self) -> Tensor:
@@ -183,10 +182,15 @@ class _Batch:
     """Per-call arguments of ``attribute`` that are sliced along the batch with the images."""
 
     def __init__(
-        self, n: int, target: Any, additional_forward_args: Any, kwargs: dict[str, Any]
+        self,
+        n: int,
+        target: Any,
+        additional_forward_args: Any,
+        kwargs: dict[str, Any],
+        device: torch.device,
     ) -> None:
         self.n = n
-        self.target = _check_target(target, n)
+        self.target = _check_target(target, n, device)
         self.additional_forward_args = _check_additional_forward_args(additional_forward_args, n)
         self.kwargs = kwargs
 
@@ -202,9 +206,8 @@ class _Batch:
         target = self.target
         if isinstance(target, list):
             target = [target[i] for i in index.tolist()]
-        elif isinstance(target, Tensor) and target.dim() == 1 and target.numel() == self.n:
-            # On the images' device: Captum gathers the output with it as is.
-            target = target.to(index.device)[index]
+        elif isinstance(target, Tensor):  # one index per image, on the images' device
+            target = target[index]
 
         def any_batched(t: Tensor) -> bool:
             return t.dim() >= 1 and t.shape[0] == self.n
@@ -217,14 +220,22 @@ class _Batch:
         return target, afa, kwargs
 
 
-def _check_target(target: Any, n: int) -> Any:
-    if target is None or (isinstance(target, int) and not isinstance(target, bool)):
+def _check_target(target: Any, n: int, device: torch.device) -> Any:
+    """The checked ``target``, in the form the loop slices without further host transfers.
+
+    A one-element tensor becomes an int (read once here, not at every iteration), and per-image
+    indices (a tensor or a list of ints) become a ``(n,)`` long tensor on the images' ``device``,
+    where Captum gathers the model output with them.
+    """
+    if target is None or _is_index(target):
         return target
     if isinstance(target, Tensor):
         if target.dim() == 0 or target.numel() == 1 or (target.dim() == 1 and target.numel() == n):
             if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
                 raise TypeError(f"`target` must hold integer indices, got a {target.dtype} tensor")
-            return target
+            if target.numel() == 1:
+                return int(target)
+            return target.to(device=device, dtype=torch.long)
         raise ValueError(
             f"`target` must be an int, a scalar tensor or one index per image ({n}), "
             f"got a tensor of shape {tuple(target.shape)}"
@@ -236,8 +247,8 @@ def _check_target(target: Any, n: int) -> Any:
     if isinstance(target, list):
         if len(target) != n:
             raise ValueError(f"`target` has {len(target)} entries for {n} images")
-        if all(isinstance(t, int) and not isinstance(t, bool) for t in target):
-            return torch.tensor(target, dtype=torch.long)
+        if all(_is_index(t) for t in target):
+            return torch.tensor(target, dtype=torch.long, device=device)
         if not all(isinstance(t, tuple) and all(_is_index(i) for i in t) for t in target):
             raise TypeError(
                 "`target` list entries must be ints, or tuples of ints for outputs with more "
@@ -318,7 +329,10 @@ class IterativeAugmentation(Attribution):
             Default: ``"abs_max"``.
         forward_func (callable, optional): the classifier used for the scores. Default: None,
             the attribution's own ``forward_func``.
-        score_fn (callable, optional): ``(output, target) -> (k,)`` scores from the model output.
+        score_fn (callable, optional): ``(output, target) -> (k,)`` scores from the model output;
+            ``target`` is that of the ``k`` images scored: an int (also for a one-element target
+            tensor), a ``(k,)`` long tensor on the images' device (per-image indices, given as a
+            tensor or a list of ints), a tuple, a list of tuples, or None.
             Default: :func:`default_score` (the single output, or the target's column).
         explain_normal (bool, optional): give images predicted normal at the start their plain
             first map instead of zeros. Default: False.
@@ -462,13 +476,11 @@ class IterativeAugmentation(Attribution):
             ``keep_history`` every map and mask.
         """
         with torch.inference_mode(False):
+            # Inference tensors need no clone: the loop works on ``images[index]``, a new tensor.
             images = check_images(inputs, "inputs").detach()
-            if images.is_inference():
-                images = images.clone()
             n = images.shape[0]
             if valid is not None:
                 valid = check_mask_like(valid, images, "valid")
-                valid = valid.clone() if valid.is_inference() else valid
                 empty = ~valid.flatten(1).any(dim=1)
                 if bool(empty.any()):
                     raise ValueError(
@@ -477,7 +489,7 @@ class IterativeAugmentation(Attribution):
             if kwargs.get("return_convergence_delta"):
                 raise ValueError("`return_convergence_delta=True` is not supported by the loop")
             kwargs.pop("return_convergence_delta", None)
-            batch = _Batch(n, target, additional_forward_args, kwargs)
+            batch = _Batch(n, target, additional_forward_args, kwargs, images.device)
             self._warn_training_mode()
             step = self.internal_batch_size or n
             parts = []
@@ -485,7 +497,7 @@ class IterativeAugmentation(Attribution):
                 for start in range(0, n, step):
                     index = torch.arange(start, min(start + step, n), device=images.device)
                     parts.append(self._run(images, index, batch, valid, show_progress))
-            return _concatenate(parts, self.threshold, self.alpha)
+            return _concatenate(parts)
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -547,20 +559,18 @@ class IterativeAugmentation(Attribution):
             degenerate = go & self._degenerate(maps, masks, fa)
             good = go & ~degenerate
             reason[active] = torch.where(degenerate, _DEGENERATE, reason[active])
+            maps = maps.to(map_dtype)  # binarized in the attribution's own dtype, summed in this
             if t == 0:
-                initial[active] = maps.to(map_dtype)
+                initial[active] = maps
             t += 1
             scores = torch.cat([scores, torch.full_like(scores[:, :1], math.nan)], dim=1)
             weight = math.exp(-self.alpha * t)
             good4 = good.view(-1, 1, 1, 1)
-            clean = torch.where(
-                good4, maps.to(map_dtype), torch.zeros((), dtype=map_dtype, device=device)
-            )
-            augmented.index_add_(0, active, weight * clean)
+            augmented.index_add_(0, active, torch.where(good4, maps, 0.0), alpha=weight)
             iterations.index_add_(0, active, good.long())
             masks = masks & good4
             if self.keep_history:
-                history.append((active, maps.to(map_dtype), masks, good))
+                history.append((active, maps, masks, good))
             xa = self.inpainter(xa, masks, fa)
             x[active] = xa
             if not self.reuse_forward or t >= self.max_iter:
@@ -627,7 +637,7 @@ class IterativeAugmentation(Attribution):
             with torch.autocast(device_type=device.type, dtype=self.autocast):
                 yield
 
-    def _call_inner(self, x: Tensor, target: Any, afa: Any, kwargs: dict[str, Any]) -> Tensor:
+    def _map(self, x: Tensor, target: Any, afa: Any, kwargs: dict[str, Any]) -> Tensor:
         call_kwargs = dict(kwargs)
         if afa is not None:
             call_kwargs["additional_forward_args"] = afa
@@ -636,15 +646,9 @@ class IterativeAugmentation(Attribution):
             x = x.detach().requires_grad_()
         with self._autocast(x.device):
             attribution = self.attribution_method.attribute(x, target=target, **call_kwargs)
+        # at least float32 (reduce_attribution promotes half-precision maps)
         maps = reduce_attribution(attribution, (x.shape[2], x.shape[3]), self.channel_reduction)
-        return (
-            maps.detach().float()
-            if maps.dtype in (torch.float16, torch.bfloat16)
-            else maps.detach()
-        )
-
-    def _map(self, x: Tensor, target: Any, afa: Any, kwargs: dict[str, Any]) -> Tensor:
-        return self._call_inner(x, target, afa, kwargs)
+        return maps.detach()
 
     def _map_and_score(
         self, x: Tensor, target: Any, afa: Any, kwargs: dict[str, Any]
@@ -660,12 +664,12 @@ class IterativeAugmentation(Attribution):
 
         handle = model.register_forward_hook(hook)
         try:
-            maps = self._call_inner(x, target, afa, kwargs)
+            maps = self._map(x, target, afa, kwargs)
         finally:
             handle.remove()
         if not captured:
             return maps, self._score(x, target, afa)
-        return maps, self.score_fn(captured[0].float(), target).double()
+        return maps, self._scores_of(captured[0], target, x.shape[0])
 
     def _score(self, x: Tensor, target: Any, afa: Any, first: bool = False) -> Tensor:
         args = () if afa is None else afa
@@ -673,10 +677,14 @@ class IterativeAugmentation(Attribution):
             output = self.forward_func(x, *args)
         if first and isinstance(output, Tensor) and output.dim() == 2:
             _check_target_range(target, output.shape[1])
+        return self._scores_of(output, target, x.shape[0])
+
+    def _scores_of(self, output: Any, target: Any, k: int) -> Tensor:
+        """``(k,)`` float64 scores of a model output through ``score_fn`` (shape checked)."""
         scores = self.score_fn(output.float() if isinstance(output, Tensor) else output, target)
-        if not isinstance(scores, Tensor) or scores.shape != (x.shape[0],):
+        if not isinstance(scores, Tensor) or scores.shape != (k,):
             raise ValueError(
-                f"`score_fn` must return one score per image, shape ({x.shape[0]},), got "
+                f"`score_fn` must return one score per image, shape ({k},), got "
                 f"{getattr(scores, 'shape', type(scores))}"
             )
         return scores.double()
@@ -762,9 +770,7 @@ def _deduplicated_warnings() -> Iterator[None]:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
-def _concatenate(
-    parts: Sequence[AugmentationResult], threshold: float, alpha: float
-) -> AugmentationResult:
+def _concatenate(parts: Sequence[AugmentationResult]) -> AugmentationResult:
     if len(parts) == 1:
         return parts[0]
     history = parts[0].maps is not None
@@ -779,8 +785,8 @@ def _concatenate(
         scores=[s for p in parts for s in p.scores],
         stop_reason=[r for p in parts for r in p.stop_reason],
         inpainted=cat("inpainted"),
-        threshold=threshold,
-        alpha=alpha,
+        threshold=parts[0].threshold,
+        alpha=parts[0].alpha,
         maps=[m for p in parts for m in p.maps or []] if history else None,
         masks=[m for p in parts for m in p.masks or []] if history else None,
     )

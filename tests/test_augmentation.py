@@ -492,8 +492,13 @@ class _HostReads(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+@pytest.mark.parametrize(
+    "target",
+    [0, torch.tensor(0), torch.tensor([0, 0, 0]), [0, 0, 0]],
+    ids=["int", "scalar-tensor", "tensor-per-image", "list-per-image"],
+)
 def test_loop_reads_the_host_once_per_iteration(
-    blob_model: BlobScore, monkeypatch: pytest.MonkeyPatch
+    blob_model: BlobScore, monkeypatch: pytest.MonkeyPatch, target: object
 ) -> None:
     # tests/test_gpu.py counts real CUDA synchronisations; this counts the operations that cause
     # them, on any device, so a stray torch.tensor(...) or .item() in the loop fails here too.
@@ -507,7 +512,7 @@ def test_loop_reads_the_host_once_per_iteration(
             Saliency(blob_model), threshold=-1e30, inpainter=PyramidInpainter(), max_iter=max_iter
         )
         with _HostReads() as reads:
-            result = explainer.explain(images, target=0, valid=valid)
+            result = explainer.explain(images, target=target, valid=valid)
         assert result.iterations.tolist() == [max_iter] * 3
         sites[max_iter] = Counter(reads.sites)
     extra = sites[5] - sites[1]
