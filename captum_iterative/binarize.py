@@ -78,9 +78,7 @@ def _histogram(
     idx = idx.clamp_(0, bins - 1)
     upper = torch.gather(edges, 1, idx + 1)
     idx = idx + ((flat >= upper) & (idx != bins - 1)).long()
-    weight = torch.ones_like(flat, dtype=torch.float64)
-    if keep is not None:
-        weight = weight * keep
+    weight = torch.ones_like(flat, dtype=torch.float64) if keep is None else keep.double()
     counts = torch.zeros(n, bins, dtype=torch.float64, device=flat.device)
     counts.scatter_add_(1, idx, weight)
     return counts, edges
@@ -139,17 +137,12 @@ def otsu_threshold(maps: Tensor, valid: Tensor | None = None, bins: int = 256) -
     flat = maps.flatten(1)
     keep = None if valid is None else valid.flatten(1)
     lo, hi = map_range(maps, valid)
-    finite_rows = (
-        torch.isfinite(flat).all(dim=1)
-        if keep is None
-        else (torch.isfinite(flat) | ~keep).all(dim=1)
-    )
+    finite = torch.isfinite(flat)
+    finite_rows = (finite if keep is None else finite | ~keep).all(dim=1)
     # Out-of-range (invalid) pixels are put at ``lo`` with zero weight so the binning stays sane.
     safe_lo = torch.where(torch.isfinite(lo), lo, torch.zeros_like(lo))
     safe_hi = torch.where(torch.isfinite(hi), hi, safe_lo)
-    if keep is not None:
-        flat = torch.where(keep, flat, safe_lo[:, None])
-    flat = torch.where(torch.isfinite(flat), flat, safe_lo[:, None])
+    flat = torch.where(finite if keep is None else finite & keep, flat, safe_lo[:, None])
     counts, edges = _histogram(flat, keep, safe_lo, safe_hi, bins)
     centers = (edges[:, :-1] + edges[:, 1:]) / 2
     # scikit-image casts the counts to float32, so float32 maps are scored in float32 (products
