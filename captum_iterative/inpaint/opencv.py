@@ -33,7 +33,7 @@ def to_uint8(image: np.ndarray, lo: float, hi: float) -> np.ndarray:
     span = hi - lo
     if span <= 0:
         return np.zeros(image.shape, dtype=np.uint8)
-    scaled = np.rint((image.astype(np.float64) - lo) / span * 255.0)
+    scaled = np.rint((image.astype(np.float64, copy=False) - lo) / span * 255.0)
     return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
@@ -100,11 +100,11 @@ class OpenCVInpainter(Inpainter):
         host_masks = masks.detach().to("cpu").numpy()[:, 0]
         host_valid = None if valid is None else valid.detach().to("cpu").numpy()[:, 0]
         n = host.shape[0]
-        out = np.empty_like(host)
+        out = host.copy()  # the host copy of ``images``: filled in place, image by image
 
         def work(i: int) -> None:
             v = None if host_valid is None else host_valid[i]
-            out[i] = self._inpaint_one(host[i], host_masks[i], v)
+            self._inpaint_into(out[i], host_masks[i], v)
 
         workers = self.num_threads or min(n, os.cpu_count() or 1)
         if workers <= 1 or n == 1:
@@ -116,20 +116,22 @@ class OpenCVInpainter(Inpainter):
         filled = torch.from_numpy(out).permute(0, 3, 1, 2)
         return filled.to(device=images.device, dtype=images.dtype)
 
-    def _inpaint_one(
-        self, image: np.ndarray, mask: np.ndarray, valid: np.ndarray | None
-    ) -> np.ndarray:
-        """Inpaint one (H, W, C) float64 image; returns (H, W, C) float64 (fill in the mask)."""
+    def _inpaint_into(self, image: np.ndarray, mask: np.ndarray, valid: np.ndarray | None) -> None:
+        """Fill the ``mask`` pixels of one ``(H, W, C)`` float64 image in place.
+
+        Only the box that ``cv2.inpaint`` needs (with ``valid``: the mask's bounding box plus a
+        margin of twice the radius) is converted to 8 bits and written back.
+        """
         if not mask.any():
-            return image
+            return
         if self.value_range is not None:
             lo, hi = self.value_range
         else:
             data = image if valid is None else image[valid]
             lo, hi = float(data.min()), float(data.max())
         if hi <= lo:
-            return np.full_like(image, lo)
-        u8 = to_uint8(image, lo, hi)
+            image[mask] = lo
+            return
         unknown = mask
         y0, y1, x0, x1 = 0, image.shape[0], 0, image.shape[1]
         if valid is not None:
@@ -139,7 +141,7 @@ class OpenCVInpainter(Inpainter):
             y0, y1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, image.shape[0])
             x0, x1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, image.shape[1])
             unknown = mask | ~valid
-        crop = np.ascontiguousarray(u8[y0:y1, x0:x1])
+        crop = to_uint8(image[y0:y1, x0:x1], lo, hi)
         crop_mask = np.ascontiguousarray(unknown[y0:y1, x0:x1]).astype(np.uint8)
         channels = crop.shape[2]
         if channels == 3:
@@ -152,9 +154,7 @@ class OpenCVInpainter(Inpainter):
                 ],
                 axis=-1,
             )
-        result = image.copy()
-        result[y0:y1, x0:x1] = filled8.astype(np.float64) / 255.0 * (hi - lo) + lo
-        return result
+        image[y0:y1, x0:x1] = filled8.astype(np.float64) / 255.0 * (hi - lo) + lo
 
 
 class NavierStokesInpainter(OpenCVInpainter):
