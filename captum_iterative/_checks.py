@@ -70,6 +70,14 @@ def check_mask_like(mask: object, images: Tensor, name: str) -> Tensor:
     return mask.to(images.device).expand(n, 1, h, w)
 
 
+def tensor_to_numpy(value: object) -> object:
+    """A tensor as a host numpy array (bfloat16, which numpy lacks, as float32); others as is."""
+    if isinstance(value, Tensor):
+        tensor = value.detach().cpu()
+        return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
+    return value
+
+
 def check_finite_number(value: object, name: str) -> float:
     """Check a finite real number (not a bool) and return it as ``float``."""
     if isinstance(value, Tensor):

@@ -41,6 +41,8 @@ import numpy as np
 import torch
 from skimage.measure import label as label_components
 
+from captum_iterative._checks import tensor_to_numpy
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -707,11 +709,7 @@ def _check_sequence(value: object, name: str, length: int | None) -> int:
 
 
 def _to_numpy(value: object, name: str) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        tensor = value.detach().cpu()
-        if tensor.dtype == torch.bfloat16:
-            tensor = tensor.float()
-        return tensor.numpy()
+    value = tensor_to_numpy(value)
     if isinstance(value, np.ndarray):
         return value
     raise TypeError(f"`{name}` must be a numpy array or a torch tensor, got {type(value).__name__}")

@@ -13,8 +13,9 @@ from numbers import Real
 from typing import NamedTuple
 
 import numpy as np
-import torch
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, roc_auc_score, roc_curve
+
+from captum_iterative._checks import tensor_to_numpy
 
 __all__ = [
     "OperatingPoint",
@@ -208,9 +209,7 @@ def _confusion(labels: np.ndarray, scores: np.ndarray, threshold: float) -> tupl
 
 
 def _check_vector(value: object, name: str) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    array = np.asarray(value)
+    array = np.asarray(tensor_to_numpy(value))
     if array.ndim != 1:
         raise ValueError(f"`{name}` must be one-dimensional (N,), got shape {array.shape}")
     if array.size == 0:

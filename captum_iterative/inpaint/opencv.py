@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from captum_iterative._checks import check_positive_int
+from captum_iterative._checks import check_finite_number, check_positive_int
 from captum_iterative.inpaint.base import Inpainter
 
 __all__ = ["NavierStokesInpainter", "OpenCVInpainter", "TeleaInpainter", "to_uint8"]
@@ -73,7 +73,7 @@ class OpenCVInpainter(Inpainter):
     ) -> None:
         super().__init__(dilation=dilation)
         method = self.default_method if method is None else method
-        if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not radius > 0:
+        if check_finite_number(radius, "radius") <= 0:
             raise ValueError(f"`radius` must be a positive number, got {radius!r}")
         if method not in (cv2.INPAINT_NS, cv2.INPAINT_TELEA):
             raise ValueError(

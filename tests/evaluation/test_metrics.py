@@ -80,6 +80,15 @@ def test_closest_to_corner_equals_brute_force(pairs: list[tuple[bool, int]]) -> 
     )
 
 
+def test_metrics_take_tensors_of_any_float_dtype() -> None:
+    # bfloat16 scores come from loops run under autocast; numpy has no bfloat16
+    labels = torch.tensor([0, 0, 1, 1, 1])
+    scores = torch.tensor([0.1, 0.6, 0.4, 0.7, 0.5])
+    expected = roc_auc(labels.numpy(), scores.numpy())
+    assert roc_auc(labels, scores.to(torch.bfloat16)) == expected
+    assert roc_auc(labels, scores.double()) == expected
+
+
 def test_sensitivity_specificity_hand_computed() -> None:
     labels = [0, 0, 1, 1, 1]
     scores = [0.1, 0.6, 0.4, 0.7, 0.5]

@@ -199,6 +199,8 @@ def test_bad_input_names_the_argument(call, error: type, name: str) -> None:
     ("kwargs", "name"),
     [
         ({"radius": 0}, "radius"),
+        ({"radius": float("inf")}, "radius"),
+        ({"radius": "3"}, "radius"),
         ({"value_range": (1, 1)}, "value_range"),
         ({"dilation": -1}, "dilation"),
         ({"num_threads": 0}, "num_threads"),
