@@ -21,16 +21,25 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from captum_iterative._files import atomic_path
 from captum_iterative.augmentation import AugmentationResult
 
-__all__ = ["Explanation", "explanation_path", "load_explanation", "save_explanation"]
+_T = TypeVar("_T")
+
+__all__ = [
+    "Explanation",
+    "explanation_path",
+    "load_explanation",
+    "load_meta",
+    "save_explanation",
+]
 
 
 @dataclass
@@ -95,25 +104,41 @@ def save_explanation(path: str | os.PathLike[str], explanation: Explanation) -> 
 
 def load_explanation(path: str | os.PathLike[str]) -> Explanation:
     """Read a file written by :func:`save_explanation` (clear error if unreadable)."""
+    return _read(path, _explanation)
+
+
+def load_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``meta`` record of a file written by :func:`save_explanation`, maps left unread.
+
+    Cheap (the ``.npz`` members are read lazily): what a cache check needs.
+    """
+    return _read(path, lambda data: json.loads(str(data["meta"])))
+
+
+def _read(path: str | os.PathLike[str], parse: Callable[[Any], _T]) -> _T:
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            return Explanation(
-                image_id=str(data["image_id"]),
-                method=str(data["method"]),
-                initial=data["initial"],
-                augmented=data["augmented"],
-                iterations=int(data["iterations"]),
-                scores=data["scores"],
-                stop_reason=str(data["stop_reason"]),
-                threshold=float(data["threshold"]),
-                alpha=float(data["alpha"]),
-                meta=json.loads(str(data["meta"])),
-            )
+            return parse(data)
     except FileNotFoundError:
         raise
     except Exception as error:  # zipfile/ValueError/KeyError: a damaged or foreign file
         raise ValueError(f"cannot read explanation file {path}: {error}") from error
+
+
+def _explanation(data: Any) -> Explanation:
+    return Explanation(
+        image_id=str(data["image_id"]),
+        method=str(data["method"]),
+        initial=data["initial"],
+        augmented=data["augmented"],
+        iterations=int(data["iterations"]),
+        scores=data["scores"],
+        stop_reason=str(data["stop_reason"]),
+        threshold=float(data["threshold"]),
+        alpha=float(data["alpha"]),
+        meta=json.loads(str(data["meta"])),
+    )
 
 
 def _jsonable(value: Any) -> Any:

@@ -46,12 +46,18 @@ from captum_iterative.experiments.cache import (
     Explanation,
     explanation_path,
     load_explanation,
+    load_meta,
     save_explanation,
 )
 from captum_iterative.experiments.methods import METHODS, TABLE_I, build_explainer
 from captum_iterative.fundus.preprocess import crop, preprocess_fundus, to_tensor
 from captum_iterative.fundus.types import FundusSample
-from captum_iterative.inpaint import Inpainter, NavierStokesInpainter, TeleaInpainter
+from captum_iterative.inpaint import (
+    Inpainter,
+    NavierStokesInpainter,
+    PyramidInpainter,
+    TeleaInpainter,
+)
 
 __all__ = [
     "INPAINTERS",
@@ -126,9 +132,7 @@ class ExperimentConfig:
                     f"unknown method '{name}' in `methods`; choose from {sorted(METHODS)}"
                 )
         if self.inpainter not in INPAINTERS:
-            raise ValueError(
-                f"`inpainter` must be 'ns', 'telea' or 'pyramid', got {self.inpainter!r}"
-            )
+            raise ValueError(f"`inpainter` must be one of {INPAINTERS}, got {self.inpainter!r}")
         if self.lesion_types is not None:
             self.lesion_types = tuple(self.lesion_types)
 
@@ -235,8 +239,6 @@ def make_inpainter(config: ExperimentConfig) -> Inpainter:
         return NavierStokesInpainter(config.inpaint_radius, value_range=(0.0, 1.0))
     if config.inpainter == "telea":
         return TeleaInpainter(config.inpaint_radius, value_range=(0.0, 1.0))
-    from captum_iterative.inpaint.pyramid import PyramidInpainter
-
     return PyramidInpainter()
 
 
@@ -377,7 +379,7 @@ def explain_images(
             path = explanation_path(cache_dir, name, prepared.id)
             if path.exists():
                 try:
-                    meta = load_explanation(path).meta
+                    meta = load_meta(path)
                     if (
                         meta.get("cache_key") == key
                         and meta.get("model_key") == model_hash
@@ -429,12 +431,18 @@ def score_explanations(
     cache_dir: str | os.PathLike[str],
     config: ExperimentConfig,
     size: int,
-) -> tuple[list[dict[str, Any]], dict[tuple[str, str, str], FrocResult], list[dict[str, Any]]]:
+) -> tuple[
+    list[dict[str, Any]],
+    dict[tuple[str, str, str], FrocResult],
+    list[dict[str, Any]],
+    dict[str, float],
+]:
     """FROC per lesion type, method and map kind from cached explanations.
 
     Returns:
-        tuple: the table rows, the curves, and per-image rows (lesions and lesions detected at
-        the pooled operating point of ``config.fps`` false positives per image).
+        tuple: the table rows, the curves, per-image rows (lesions and lesions detected at the
+        pooled operating point of ``config.fps`` false positives per image), and method -> mean
+        number of maps per image.
     """
     radius = scale_radius(config.radius_at_512, size=size)
     types = _lesion_types(images, config)
@@ -442,13 +450,18 @@ def score_explanations(
     table: list[dict[str, Any]] = []
     curves: dict[tuple[str, str, str], FrocResult] = {}
     per_image: list[dict[str, Any]] = []
+    iterations: dict[str, float] = {}
+    # the reference of each lesion type, the same for every method
+    masks_of = {t: [p.masks.get(t, np.zeros(p.fov.shape, np.int32)) for p in images] for t in types}
+    ignore_of = {
+        t: [_other_lesions(p, t) for p in images] if config.ignore_other_lesions else None
+        for t in types
+    }
     for method in config.methods:
         explanations = [load_explanation(explanation_path(cache_dir, method, p.id)) for p in images]
+        iterations[method] = float(np.mean([e.iterations for e in explanations]))
         for lesion_type in types:
-            masks = [p.masks.get(lesion_type, np.zeros(p.fov.shape, np.int32)) for p in images]
-            ignore = None
-            if config.ignore_other_lesions:
-                ignore = [_other_lesions(p, lesion_type) for p in images]
+            masks, ignore = masks_of[lesion_type], ignore_of[lesion_type]
             row: dict[str, Any] = {"lesion_type": lesion_type, "method": method}
             for kind in KINDS:
                 maps = [getattr(e, kind) for e in explanations]
@@ -483,7 +496,7 @@ def score_explanations(
                     "n_lesions": sum(r["n_lesions"] for r in rows),
                 }
             )
-    return table, curves, per_image
+    return table, curves, per_image, iterations
 
 
 def _other_lesions(prepared: PreparedImage, lesion_type: str) -> np.ndarray:
@@ -584,18 +597,7 @@ def run_localization(
             "nothing to explain"
         )
     timings = explain_images(model, threshold, chosen, out / "cache", config, progress=progress)
-    table, curves, per_image = score_explanations(chosen, out / "cache", config, size)
-    iterations = {
-        m: float(
-            np.mean(
-                [
-                    load_explanation(explanation_path(out / "cache", m, p.id)).iterations
-                    for p in chosen
-                ]
-            )
-        )
-        for m in config.methods
-    }
+    table, curves, per_image, iterations = score_explanations(chosen, out / "cache", config, size)
     settings = {
         "dataset": dataset_name,
         "images": len(images),
