@@ -92,9 +92,8 @@ def _push(coarse: Tensor, size: tuple[int, int]) -> Tensor:
     cropped.
     """
     h, w = coarse.shape[2:]
+    # consecutive levels differ along at least one axis
     scale = (2.0 if size[0] != h else 1.0, 2.0 if size[1] != w else 1.0)
-    if scale == (1.0, 1.0):
-        return coarse
     up = F.interpolate(coarse, scale_factor=scale, mode="bilinear", align_corners=False)
     return up[:, :, : size[0], : size[1]]
 
