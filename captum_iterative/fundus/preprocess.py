@@ -768,10 +768,7 @@ def preprocess_batch(
         if square:
             bbox = square_bbox(bbox)
         out_images.append(_resize_tensor(_crop_tensor(pixel, bbox), size))
-        box = crop(mask, bbox)
-        rows = _nearest_index(box.shape[0], size)
-        cols = _nearest_index(box.shape[1], size)
-        out_fov.append(box[np.ix_(rows, cols)])
+        out_fov.append(resize_mask(crop(mask, bbox), size))
     resized = torch.stack(out_images)
     host_out = np.stack(out_fov)
     if enhance:

@@ -808,8 +808,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     summary["machine"] = machine_info(torch.device(args.device))
     text = json.dumps(summary, indent=2)
     if args.summary:
-        Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.summary).write_text(text + "\n")
+        with atomic_path(args.summary) as tmp:
+            tmp.write_text(text + "\n")
     print(text)
     return summary
 

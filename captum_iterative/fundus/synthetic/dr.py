@@ -218,10 +218,11 @@ class _DRPainter:
         colour = self.pale((1.3, 2.4, 1.5), (45.0, 45.0, 10.0))
         drawn = 0
         for x, y, r in spots:
-            harm = shapes.random_harmonics(rng, 2, 0.3 if r > 2.5 else 0.1)
+            patch = r > 2.5 * self.s  # rougher outlines for patches than for dots, at any size
+            harm = shapes.random_harmonics(rng, 2, 0.3 if patch else 0.1)
             drawn += self.canvas.paint(
                 "hard_exudates",
-                "patch" if r > 2.5 * self.s else "dot",
+                "patch" if patch else "dot",
                 (x, y),
                 r,
                 1.5 * r + 2,
