@@ -73,7 +73,13 @@ from captum_iterative.experiments.runner import (
 from captum_iterative.fundus.datasets import FundusDataset, list_datasets, open_dataset
 from captum_iterative.fundus.models import create_classifier
 from captum_iterative.fundus.preprocess import fov_mask, preprocess_fundus, to_tensor
-from captum_iterative.io import IMAGE_SUFFIXES, image_id, list_images, read_image
+from captum_iterative.io import (
+    IMAGE_SUFFIXES,
+    check_image_suffix,
+    image_id,
+    list_images,
+    read_image,
+)
 from captum_iterative.viz import overlay, to_display_image
 
 __all__ = ["PROG", "build_parser", "main"]
@@ -600,11 +606,10 @@ def _file_items(inputs: Sequence[Path], recursive: bool) -> list[_Item]:
                 )
             items += [_Item(image_id(file, path), str(file.resolve())) for file in files]
         elif path.is_file():
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
-                raise UsageError(
-                    f"{path}: unsupported image format {path.suffix or '(no extension)'!r}; "
-                    f"supported: {' '.join(sorted(IMAGE_SUFFIXES))}"
-                )
+            try:
+                check_image_suffix(path)
+            except ValueError as error:
+                raise UsageError(str(error)) from None
             items.append(_Item(path.stem, str(path.resolve())))
         else:
             raise UsageError(f"input not found: {path}")

@@ -25,7 +25,15 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["IMAGE_SUFFIXES", "image_id", "list_images", "read_gray", "read_image", "read_mask"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "check_image_suffix",
+    "image_id",
+    "list_images",
+    "read_gray",
+    "read_image",
+    "read_mask",
+]
 
 PathLike = str | os.PathLike[str]
 
@@ -35,7 +43,9 @@ IMAGE_SUFFIXES: frozenset[str] = frozenset(
 )
 
 
-def _check_suffix(path: Path) -> None:
+def check_image_suffix(path: PathLike) -> None:
+    """Raise ``ValueError`` unless ``path`` has an extension of :data:`IMAGE_SUFFIXES`."""
+    path = Path(path)
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise ValueError(
             f"unsupported image format {path.suffix or '(no extension)'!r} of {path}; "
@@ -79,7 +89,7 @@ def read_image(path: PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
-    _check_suffix(path)
+    check_image_suffix(path)
     _check_complete(path)
     data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if data is None:
