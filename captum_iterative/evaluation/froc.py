@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from skimage.measure import label as label_components
 
-from captum_iterative._checks import tensor_to_numpy
+from captum_iterative._checks import check_positive_int, tensor_to_numpy
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -270,12 +270,8 @@ def scale_radius(
         3.0625
     """
     radius = _check_real(radius_at_512, "radius_at_512", minimum=0.0)
-    for name, value in (("size", size), ("reference_size", reference_size)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"`{name}` must be an int, got {type(value).__name__}")
-        if value < 1:
-            raise ValueError(f"`{name}` must be >= 1, got {value}")
-    return radius * size / reference_size
+    size = check_positive_int(size, "size")
+    return radius * size / check_positive_int(reference_size, "reference_size")
 
 
 def resize_masks_checked(
@@ -504,12 +500,7 @@ def froc(
     """
     radius = _check_real(radius, "radius", minimum=0.0)
     if max_detections is not None:
-        if isinstance(max_detections, bool) or not isinstance(max_detections, int):
-            raise TypeError(
-                f"`max_detections` must be an int or None, got {type(max_detections).__name__}"
-            )
-        if max_detections < 1:
-            raise ValueError(f"`max_detections` must be >= 1, got {max_detections}")
+        check_positive_int(max_detections, "max_detections")
     budget = None
     if max_fps_per_image is not None:
         budget = _check_real(max_fps_per_image, "max_fps_per_image", minimum=0.0)
