@@ -29,7 +29,11 @@ from captum_iterative.fundus.synthetic import colours, shapes
 from captum_iterative.fundus.synthetic.anatomy import FundusGeometry
 from captum_iterative.fundus.synthetic.canvas import LesionCanvas, retry
 from captum_iterative.fundus.synthetic.colours import ColourFn
-from captum_iterative.fundus.synthetic.grading import SEVERE_HEMORRHAGES_PER_QUADRANT, quadrant
+from captum_iterative.fundus.synthetic.grading import (
+    SEVERE_HEMORRHAGES_PER_QUADRANT,
+    quadrant,
+    quadrants,
+)
 from captum_iterative.fundus.synthetic.placement import random_point
 from captum_iterative.fundus.synthetic.vessels import VesselBranch
 
@@ -164,9 +168,7 @@ class _DRPainter:
             p, h, w = np.concatenate(pts), np.concatenate(heads), np.concatenate(widths)
             dist = np.hypot(p[:, 0] - g.disc_center[0], p[:, 1] - g.disc_center[1])
             keep = (dist > 0.8 * self.dd) & (dist < 3.0 * self.dd) & (w > 1.5 * g.scale)
-            right = p[keep, 0] >= g.fovea_center[0]
-            upper = p[keep, 1] < g.fovea_center[1]
-            q = np.where(upper, np.where(right, 0, 1), np.where(right, 3, 2))
+            q = quadrants(p[keep], g.fovea_center)
             self._vessel_cache = (p[keep], h[keep], w[keep], q)
         p, h, w, q = self._vessel_cache
         if quad is None:

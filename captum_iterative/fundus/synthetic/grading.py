@@ -29,6 +29,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+import numpy as np
+
 from captum_iterative.fundus.synthetic.records import Lesion
 
 #: Hemorrhages needed in each of the four quadrants for severe NPDR (grade 3).
@@ -48,11 +50,14 @@ def quadrant(point: tuple[float, float], fovea: tuple[float, float]) -> int:
     "upper" means ``y < fovea_y``. A point on the vertical line counts as right, one on the
     horizontal line as lower.
     """
-    right = point[0] >= fovea[0]
-    upper = point[1] < fovea[1]
-    if upper:
-        return 0 if right else 1
-    return 3 if right else 2
+    return int(quadrants(np.asarray([point], dtype=float), fovea)[0])
+
+
+def quadrants(points: np.ndarray, fovea: tuple[float, float]) -> np.ndarray:
+    """:func:`quadrant` of each row of ``points`` ``(P, 2)`` (``(x, y)``); returns ``(P,)`` int."""
+    right = points[:, 0] >= fovea[0]
+    upper = points[:, 1] < fovea[1]
+    return np.where(upper, np.where(right, 0, 1), np.where(right, 3, 2))
 
 
 def grade_dr(lesions: Iterable[Lesion], fovea: tuple[float, float]) -> int:
