@@ -721,16 +721,24 @@ def _lesion_folder_dataset(tmp_path: Path) -> list[object]:
     return [*data, "--dataset-option", f'masks={{"hard_exudates": "{masks}"}}']
 
 
-def test_evaluate_scores_the_maps_of_explain(
+def _explain_lesion_folder(
     workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """explain --dataset into <report>/cache, then evaluate reuses those maps unchanged."""
+) -> tuple[list[object], Path]:
+    """``explain`` the lesion folder into ``<report>/cache``; returns its options and report."""
     data = _lesion_folder_dataset(tmp_path)
     report = tmp_path / "report"
     code, _, err = run_cli(
         ["explain", *data, *arch_args(workspace), *FAST, "--out", report / "cache"], capsys
     )
     assert code == 0, err
+    return data, report
+
+
+def test_evaluate_scores_the_maps_of_explain(
+    workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """explain --dataset into <report>/cache, then evaluate reuses those maps unchanged."""
+    data, report = _explain_lesion_folder(workspace, tmp_path, capsys)
     cached = {p: p.stat().st_mtime_ns for p in (report / "cache").rglob("*.npz")}
     code, stdout, err = run_cli(
         ["evaluate", *data, *arch_args(workspace), *FAST, "--out", report], capsys
@@ -752,12 +760,7 @@ def test_evaluate_recomputes_maps_of_another_threshold_or_input(
     change: list[str],
 ) -> None:
     """Maps that explain made for another threshold or input size are not scored as they are."""
-    data = _lesion_folder_dataset(tmp_path)
-    report = tmp_path / "report"
-    code, _, err = run_cli(
-        ["explain", *data, *arch_args(workspace), *FAST, "--out", report / "cache"], capsys
-    )
-    assert code == 0, err
+    data, report = _explain_lesion_folder(workspace, tmp_path, capsys)
     cached = {p: load_explanation(p).meta for p in (report / "cache").rglob("*.npz")}
     code, _, err = run_cli(
         ["evaluate", *data, *arch_args(workspace), *FAST, *change, "--out", report], capsys
