@@ -31,12 +31,15 @@ Usage::
     python benchmarks/bench_loop.py                          # CUDA when available
     python benchmarks/bench_loop.py --device cpu --quick
     python benchmarks/bench_loop.py --models vgg_tiny --sizes 256,512 --batches 1,8
+    python benchmarks/bench_loop.py --device cpu --batches 1,8,32 --budget-s 3600 \\
+        --skip vgg16_paper:1024:32 --skip-reason "memory"   # the full CPU grid
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import sys
 import time
 import warnings
@@ -403,6 +406,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--budget-s", type=float, default=None, help="skip configurations after this"
     )
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated MODEL:SIZE:BATCH not to run (e.g. too large for the memory); "
+        "recorded as skipped",
+    )
+    parser.add_argument(
+        "--skip-reason", default="--skip", help="the note recorded for the --skip configurations"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--profile", action="store_true", help="profile (c) at the target")
@@ -452,6 +464,9 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown --options {sorted(unknown)}; choose from {list(OPTIONS)}")
     target = _parse_target(args.target)
+    skip = {_parse_target(text) for text in args.skip.split(",") if text}
+    if target in skip:
+        parser.error(f"--skip must not name the target {args.target}")
     grid = [(m, s, b) for m in models for s in sizes for b in batches]
     grid.sort(key=lambda c: (c != target, c[1] ** 2 * c[2], c[0]))
     if target not in grid:
@@ -469,6 +484,7 @@ def main(argv: list[str] | None = None) -> None:
             "weights": "random initialisation, eval mode (timing only)",
             "target": args.target,
             "memory": "CUDA max_memory_allocated" if cuda else "peak RSS of the whole process",
+            "command": shlex.join(["python", "benchmarks/bench_loop.py", *sys.argv[1:]]),
         },
         "results": [],
     }
@@ -483,6 +499,12 @@ def main(argv: list[str] | None = None) -> None:
         units = size**2 * (batch + config_args.naive_images)
         elapsed = time.perf_counter() - start
         estimate = spent_per_unit.get(model_name, 0.0) * units
+        if (model_name, size, batch) in skip:
+            payload["results"].append(
+                {"model": model_name, "size": size, "batch": batch, "skipped": args.skip_reason}
+            )
+            print(f"skip {model_name} {size} x {batch}: {args.skip_reason}", flush=True)
+            continue
         if not is_target and elapsed + estimate > args.budget_s:
             payload["results"].append(
                 {"model": model_name, "size": size, "batch": batch, "skipped": "time budget"}

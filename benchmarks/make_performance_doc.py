@@ -129,7 +129,81 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-def loop_section(payload: dict[str, Any]) -> str:
+def _find(payload: dict[str, Any], model: str, size: int, batch: int) -> dict[str, Any] | None:
+    """The measured row of a loop configuration (None when absent or skipped)."""
+    return next(
+        (
+            r
+            for r in payload["results"]
+            if (r["model"], r["size"], r["batch"]) == (model, size, batch) and "ratios" in r
+        ),
+        None,
+    )
+
+
+def _is_b1(row: dict[str, Any]) -> bool:
+    return row["batch"] == 1 and "a_over_c" in row.get("ratios", {})
+
+
+def _cpu_cost_note(
+    payload: dict[str, Any], hit: dict[str, Any], inpaint: dict[str, Any] | None
+) -> str:
+    """Batch 1 at the target's model and size, and the c/d floor that inpainting alone sets."""
+    model, size, batch = hit["model"], hit["size"], hit["batch"]
+    text = []
+    single = _find(payload, model, size, 1)
+    if single is not None and batch != 1:
+        per_image = {
+            r["batch"]: r["methods"]["ours_pyramid"]["images_per_s"] for r in (single, hit)
+        }
+        text.append(
+            f"At batch 1 the same model and size give a/c = {single['ratios']['a_over_c']:.2f} "
+            f"and c/d = {single['ratios']['c_over_d']:.2f}"
+            + (
+                f"; one image at a time is faster per image than a batch of {batch} on this "
+                "machine (cache-bound), so `internal_batch_size=1` suits CPU runs."
+                if per_image[1] > per_image[batch]
+                else "."
+            )
+        )
+    slower = [
+        f"{r['model']} {r['size']} px batch {r['batch']}"
+        for r in payload["results"]
+        if "ratios" in r and r["ratios"].get("a_over_c", 1.0) < 1.0
+    ]
+    if slower:
+        text.append(
+            "The loop is slower than the naive one-image loop at "
+            + ", ".join(slower)
+            + ": there the batch's tensors no longer fit the caches of the two cores, while the "
+            "naive loop works on one image at a time."
+        )
+        ones = [r["ratios"]["a_over_c"] for r in payload["results"] if _is_b1(r)]
+        if ones:
+            text.append(
+                f"One image at a time (the batch-1 rows; `internal_batch_size=1` runs a batch "
+                f"that way) the loop is {min(ones):.2f}x to {max(ones):.2f}x faster than the "
+                "naive loop."
+            )
+    if inpaint is not None and inpaint["config"]["size"] == size:
+        pyramid = [r["ms_per_image"] for r in inpaint["rows"] if r["inpainter"] == "pyramid"]
+        floor = hit["methods"]["floor"]["images_per_s"]
+        per_map = 1e3 / (floor * hit["max_iter"])
+        if pyramid:
+            fill = min(pyramid)
+            text.append(
+                f"The c/d cost has a floor set by the model: one pyramid fill takes {fill:.0f} ms "
+                f"per image at {size} px here (inpainting table below, best mask kind) and one "
+                f"guided-backpropagation map of `{model}` {per_map:.0f} ms (the floor (d) per "
+                f"map), so inpainting alone puts (c) at least {1 + fill / per_map:.2f}x above "
+                "(d), before the Otsu histograms and the two scoring forwards per image. With a "
+                "larger model the same fill weighs less (`vgg16_paper` rows above)."
+            )
+    return ("\n" + " ".join(text) + "\n") if text else ""
+
+
+def loop_section(payload: dict[str, Any], inpaint: dict[str, Any] | None = None) -> str:
+    """The loop table, its options and targets; ``inpaint`` is the same machine's fill timing."""
     m, c = payload["machine"], payload["config"]
     kind = "cuda" if str(m["device"]).startswith("cuda") else "cpu"
     lines = [
@@ -138,7 +212,9 @@ def loop_section(payload: dict[str, Any]) -> str:
         f"{m['load_average']}. `max_iter = {c['max_iter']}` maps per image; median of "
         f"{c['repeats']} runs at the target configuration ({c['target']}), "
         f"{c.get('grid_repeats', c['repeats'])} elsewhere; the naive loop is timed on the first "
-        "images of each batch (it handles one image at a time). images/s, higher is better.\n",
+        "images of each batch (it handles one image at a time). images/s, higher is better."
+        + (f" Command: `{c['command']}`." if c.get("command") else "")
+        + "\n",
     ]
     if c.get("annotation"):
         lines.append(f"Note: {c['annotation']}\n")
@@ -148,14 +224,7 @@ def loop_section(payload: dict[str, Any]) -> str:
         lines.append("\nLoop options at the target configuration (each against its own floor):\n")
         lines.append(markdown_table(OPTION_HEADERS, option_rows))
     model, size, batch, min_ac, max_cd = LOOP_TARGETS[kind]
-    hit = next(
-        (
-            r
-            for r in payload["results"]
-            if (r["model"], r["size"], r["batch"]) == (model, size, batch) and "ratios" in r
-        ),
-        None,
-    )
+    hit = _find(payload, model, size, batch)
     if hit is not None:
         ac, cd = hit["ratios"].get("a_over_c"), hit["ratios"]["c_over_d"]
         lines.append(f"\nTargets of issue #3 ({model}, {size} x {size}, batch {batch}):\n")
@@ -186,27 +255,7 @@ def loop_section(payload: dict[str, Any]) -> str:
                 "\nOn a CPU shared with other jobs the wall clock depends on their load; the "
                 "process CPU time (all threads of the benchmark) measures the work itself.\n"
             )
-            single = next(
-                (
-                    r
-                    for r in payload["results"]
-                    if (r["model"], r["size"], r["batch"]) == (model, size, 1) and "ratios" in r
-                ),
-                None,
-            )
-            if single is not None:
-                lines.append(
-                    f"\nAt batch 1 the same model and size give a/c = "
-                    f"{single['ratios'].get('a_over_c'):.2f} and "
-                    f"c/d = {single['ratios']['c_over_d']:.2f}: "
-                    "on two cores a batch of 8 large images is slower per image than one at a "
-                    "time (cache-bound), so `internal_batch_size=1` suits CPU runs. The c/d cost "
-                    "has a floor set by the model: an inpainting call costs a large fraction of "
-                    "one guided-backpropagation map of `vgg_tiny` (0.28 M parameters) at 512 px "
-                    "(see the profile), so no loop that inpaints can come within 1.15x of its "
-                    "bare attributions; with the larger `vgg16_paper` the cost ratio is smaller "
-                    "(table above).\n"
-                )
+            lines.append(_cpu_cost_note(payload, hit, inpaint))
     profile = f"benchmarks/results/loop_profile_{m['device_slug']}.txt"
     if (ROOT / profile).exists():
         lines.append(f"\nWhere the time goes: `{profile}` (torch.profiler, one run of (c)).\n")
@@ -287,8 +336,9 @@ def main(argv: list[str] | None = None) -> None:
             "*Time per image of the loop (c, solid) and of the bare attributions (d, dashed) "
             "against the batch size, per model and image size.*\n"
         )
+    by_device = {p["machine"]["device_slug"]: p for p in inpaints}
     for payload in loops:
-        parts.append(loop_section(payload))
+        parts.append(loop_section(payload, by_device.get(payload["machine"]["device_slug"])))
     for payload in inpaints:
         parts.append(inpaint_section(payload))
     if not any(str(p["machine"]["device"]).startswith("cuda") for p in loops):
