@@ -141,10 +141,6 @@ def _find(payload: dict[str, Any], model: str, size: int, batch: int) -> dict[st
     )
 
 
-def _is_b1(row: dict[str, Any]) -> bool:
-    return row["batch"] == 1 and "a_over_c" in row.get("ratios", {})
-
-
 def _cpu_cost_note(
     payload: dict[str, Any], hit: dict[str, Any], inpaint: dict[str, Any] | None
 ) -> str:
@@ -153,16 +149,14 @@ def _cpu_cost_note(
     text = []
     single = _find(payload, model, size, 1)
     if single is not None and batch != 1:
-        per_image = {
-            r["batch"]: r["methods"]["ours_pyramid"]["images_per_s"] for r in (single, hit)
-        }
+        pyramid_speed = [r["methods"]["ours_pyramid"]["images_per_s"] for r in (single, hit)]
         text.append(
             f"At batch 1 the same model and size give a/c = {single['ratios']['a_over_c']:.2f} "
             f"and c/d = {single['ratios']['c_over_d']:.2f}"
             + (
                 f"; one image at a time is faster per image than a batch of {batch} on this "
                 "machine (cache-bound), so `internal_batch_size=1` suits CPU runs."
-                if per_image[1] > per_image[batch]
+                if pyramid_speed[0] > pyramid_speed[1]
                 else "."
             )
         )
@@ -178,7 +172,11 @@ def _cpu_cost_note(
             + ": there the batch's tensors no longer fit the caches of the two cores, while the "
             "naive loop works on one image at a time."
         )
-        ones = [r["ratios"]["a_over_c"] for r in payload["results"] if _is_b1(r)]
+        ones = [
+            r["ratios"]["a_over_c"]
+            for r in payload["results"]
+            if r["batch"] == 1 and "a_over_c" in r.get("ratios", {})
+        ]
         if ones:
             text.append(
                 f"One image at a time (the batch-1 rows; `internal_batch_size=1` runs a batch "

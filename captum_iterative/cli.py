@@ -97,7 +97,6 @@ ROOT_ENV: dict[str, str] = {
     "aptos2019": "APTOS_ROOT",
     "aptos": "APTOS_ROOT",
 }
-#: Hidden temporary files of interrupted writes (``cache.save_explanation`` and this module).
 #: The fields of :class:`ExperimentConfig` that ``explain`` uses (recorded in the manifest).
 _MAP_SETTINGS: tuple[str, ...] = (
     "methods",

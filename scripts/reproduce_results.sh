@@ -13,8 +13,8 @@
 #   3. the synthetic default of examples/fundus_dr.py (shipped synthetic checkpoint).
 # Everything is written under OUT (default out/results): table.md, table.csv, froc_*.png,
 # per_image.csv, settings.json, cache/ and overlays.png (overlays show DiaretDB1 pixels: they
-# stay out of the repository). Environment: PYTHON (default .venv/bin/python, else python3), OUT, DEVICE (default cpu),
-# IG_STEPS (integrated gradients steps, default 16), TRAIN (default 0).
+# stay out of the repository). Environment: PYTHON (default .venv/bin/python, else python3),
+# OUT, DEVICE (default cpu), IG_STEPS (integrated gradients steps, default 16), TRAIN (default 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

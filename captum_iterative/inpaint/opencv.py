@@ -94,13 +94,15 @@ class OpenCVInpainter(Inpainter):
         self.num_threads = num_threads
 
     def _fill(self, images: Tensor, masks: Tensor, valid: Tensor | None) -> Tensor:
-        host = images.detach().to("cpu", torch.float64).permute(0, 2, 3, 1).numpy()
-        if not np.isfinite(host).all():
+        n, c, h, w = images.shape
+        # One copy converts device, dtype and layout (N, H, W, C) at once; it is a new buffer
+        # (never the caller's images), filled in place below, image by image.
+        host = torch.empty((n, h, w, c), dtype=torch.float64)
+        out = host.copy_(images.detach().permute(0, 2, 3, 1)).numpy()
+        if not np.isfinite(out).all():
             raise ValueError("`images` contains NaN or infinite values; OpenCV cannot inpaint them")
         host_masks = masks.detach().to("cpu").numpy()[:, 0]
         host_valid = None if valid is None else valid.detach().to("cpu").numpy()[:, 0]
-        n = host.shape[0]
-        out = host.copy()  # the host copy of ``images``: filled in place, image by image
 
         def work(i: int) -> None:
             v = None if host_valid is None else host_valid[i]
