@@ -14,7 +14,18 @@ from skimage.data import retina
 # CI runs the property tests on hypothesis's fixed per-test seeds (a red CI run is then a bug in
 # the change, not a new draw); local runs draw new examples each time, as hypothesis defaults to.
 settings.register_profile("ci", derandomize=True, print_blob=True)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+#: The profiles HYPOTHESIS_PROFILE may name ("default" is hypothesis's own).
+PROFILES = ("default", "ci")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    name = os.environ.get("HYPOTHESIS_PROFILE", "default")
+    if name not in PROFILES:
+        raise pytest.UsageError(
+            f"HYPOTHESIS_PROFILE={name!r} is not a hypothesis profile of this test suite; "
+            f"choose one of {', '.join(PROFILES)} (unset means default)"
+        )
+    settings.load_profile(name)
 
 
 @pytest.fixture
