@@ -1,19 +1,33 @@
-"""Atomic file writes: a hidden temporary file in the target's folder, renamed when complete.
+"""Files the package writes and reads: atomic writes, and safe reading of ``torch.save`` files.
 
 Every file the package writes (explanation caches, reports, checkpoints, manifests) goes through
 :func:`atomic_path`, so an interrupted run never leaves a half-written file under the final name;
 leftovers are hidden files matching ``.<stem>.*.tmp<suffix>`` (see :data:`TEMP_GLOB`).
+
+Every ``torch.save`` file the package reads (checkpoints, state dicts) goes through
+:func:`load_torch_file`: ``torch.load(..., weights_only=True)``, which never runs code from the
+file, with one clear line naming the file and the cause when it cannot be read.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-__all__ = ["TEMP_GLOB", "atomic_path", "atomic_write_bytes"]
+import torch
+
+__all__ = [
+    "TEMP_GLOB",
+    "UnreadableTorchFile",
+    "atomic_path",
+    "atomic_write_bytes",
+    "load_torch_file",
+]
 
 #: Glob matching the temporary files of interrupted writes (in the target's folder).
 TEMP_GLOB = ".*.tmp*"
@@ -55,3 +69,77 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+#: First bytes of the zip archive that ``torch.save`` writes (PyTorch >= 1.6).
+_ZIP_MAGIC = b"PK\x03\x04"
+#: ``torch.load`` names the first object it refuses to unpickle like this.
+_UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+
+
+class UnreadableTorchFile(ValueError):
+    """A file :func:`load_torch_file` cannot read; ``cause`` says why in a few words.
+
+    Attributes:
+        path (Path): the file.
+        cause (str): e.g. ``"the file is empty"``.
+    """
+
+    def __init__(self, path: Path, cause: str) -> None:
+        super().__init__(f"cannot read {path}: {cause}")
+        self.path = path
+        self.cause = cause
+
+
+def _unreadable_cause(path: Path, error: BaseException) -> str:
+    """Why ``torch.load(path, weights_only=True)`` failed, in a few words."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if not head:
+        return "the file is empty"
+    unsafe = _UNSAFE_GLOBAL.search(str(error))
+    if unsafe:
+        return (
+            f"it holds a pickled Python object ({unsafe.group(1)}), not only tensors; objects "
+            "are never unpickled, since that can run code from the file: save a state dict "
+            "instead (torch.save(model.state_dict(), path))"
+        )
+    if head == _ZIP_MAGIC:
+        return (
+            "it is a zip archive but not a complete torch.save file (truncated, damaged or "
+            "another kind of archive)"
+        )
+    if head[:1] == b"\x80":
+        return "it is a Python pickle, not a torch.save file of tensors"
+    return f"it is not a torch.save file (those start with {_ZIP_MAGIC!r}; this one with {head!r})"
+
+
+def load_torch_file(path: str | os.PathLike[str], map_location: Any = "cpu") -> Any:
+    """Read a ``torch.save`` file of tensors and plain containers, never running its code.
+
+    ``torch.load(path, map_location, weights_only=True)``; when that fails the error says, in one
+    line, which file and why (empty, not a ``torch.save`` file, truncated, or holding pickled
+    Python objects such as a whole ``nn.Module``), instead of torch's advice to turn the
+    safety off.
+
+    Args:
+        path (str or PathLike): the file.
+        map_location (optional): as for :func:`torch.load`. Default: ``"cpu"``
+
+    Returns:
+        Any: the loaded object (e.g. a state dict).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        UnreadableTorchFile: (a ``ValueError``) the file cannot be read safely; the message
+            names the file and the cause.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"file not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except OSError:
+        raise
+    except Exception as error:  # a foreign file makes the unpickler fail in any way
+        raise UnreadableTorchFile(path, _unreadable_cause(path, error)) from error

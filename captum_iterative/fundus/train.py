@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset, Weighte
 from tqdm.auto import tqdm
 
 from captum_iterative._env import machine_info
-from captum_iterative._files import atomic_path
+from captum_iterative._files import atomic_path, load_torch_file
 from captum_iterative.evaluation.metrics import (
     classification_report,
     roc_auc,
@@ -315,7 +315,7 @@ def _save_atomic(obj: Mapping[str, Any], path: Path) -> None:
 
 
 def _read_checkpoint(path: str | os.PathLike[str], map_location: Any) -> dict[str, Any]:
-    ckpt = torch.load(Path(path), map_location=map_location, weights_only=True)
+    ckpt = load_torch_file(path, map_location=map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a captum_iterative classifier checkpoint")
     return ckpt
