@@ -16,8 +16,10 @@ a single-process run.
 
 Every file is written to a hidden temporary name in its final folder and renamed when complete,
 so an interrupted run never leaves a half-written output; ``--resume`` removes such leftovers
-and computes only the missing files, ``--overwrite`` replaces existing files, and without either
-a folder that already holds outputs of the run is refused.
+and computes only the missing files (refusing files made with other settings),
+``--overwrite`` replaces existing files, and without either a folder that already holds outputs
+of the run is refused. SIGTERM (preemption) is handled like Ctrl-C: the completed files stay,
+the manifest records them and the exit status is 143 (130 for SIGINT).
 
 User errors (bad paths or options, an unreadable checkpoint, an empty folder, an output folder
 that is not writable) end the command with one line ``captum-iterative: error: ...`` on stderr
@@ -34,9 +36,11 @@ import json
 import os
 import pickle
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -53,11 +57,17 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from captum_iterative._env import software_versions
-from captum_iterative._files import TEMP_GLOB, atomic_write_bytes
+from captum_iterative._files import (
+    TEMP_GLOB,
+    UnreadableTorchFile,
+    atomic_write_bytes,
+    load_torch_file,
+)
 from captum_iterative.experiments.cache import (
     Explanation,
     explanation_path,
     load_explanation,
+    load_meta,
     save_explanation,
 )
 from captum_iterative.experiments.methods import METHODS
@@ -67,6 +77,7 @@ from captum_iterative.experiments.runner import (
     config_explainer,
     format_tables,
     input_key,
+    model_fingerprint,
     model_key,
     run_localization,
 )
@@ -114,8 +125,43 @@ _CAPTUM_HOOK_NOTE = "Setting backward hooks on ReLU activations"
 BENCHMARKS: dict[str, str] = {"loop": "bench_loop.py", "inpaint": "bench_inpaint.py"}
 
 
+#: An image whose field of view is enlarged more than this many times on its way to the model
+#: input is reported with a warning (the model then sees mostly interpolation).
+UPSCALE_WARNING = 4.0
+
+
 class UsageError(Exception):
     """A problem with the user's input; ``main`` prints it as one line and exits with 2."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (sent by SLURM, Kubernetes and torchrun on preemption), handled like Ctrl-C.
+
+    Attributes:
+        signum (int): the signal number.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Inside the block, SIGTERM raises :class:`Terminated` as SIGINT raises KeyboardInterrupt
+    (main thread only; the previous handler is restored after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # --------------------------------------------------------------------------------------------
@@ -221,8 +267,9 @@ def _add_classifier_options(parser: argparse.ArgumentParser) -> None:
         help="ask PyTorch for deterministic kernels (torch.use_deterministic_algorithms, "
         "warn-only; cuDNN autotuning off; CUBLAS_WORKSPACE_CONFIG=:4096:8 unless set): CUDA "
         "kernels are otherwise free to add in any order, and the Otsu masks turn those "
-        "rounding differences into different maps between runs (default: off; CPU runs are "
-        "bit-reproducible without it)",
+        "rounding differences into different maps between runs (default: off; CPU runs repeat "
+        "bit for bit without it under the same thread settings and kernels; it does not make "
+        "results independent of the thread count or instruction set, see docs/cli.md)",
     )
     group.add_argument(
         "--device",
@@ -294,10 +341,11 @@ def _add_loop_options(parser: argparse.ArgumentParser) -> None:
         "--batch-size",
         type=_positive_int,
         default=1,
-        help="images per loop call; with 1, every image's maps and scores are bit-identical "
-        "whichever process explains it and whatever else is in the run; larger batches are "
-        "faster on a GPU but change the floats at rounding level with the batch's other images "
-        "(default: %(default)s)",
+        help="images per loop call; with 1, an image's maps and scores do not depend on which "
+        "process explains it or on the other images of the run (bit-identical under the same "
+        "thread settings and CPU kernels, equal to rounding level across machines: "
+        "docs/cli.md); larger batches are faster on a GPU but change the floats at rounding "
+        "level with the batch's other images (default: %(default)s)",
     )
 
 
@@ -333,7 +381,8 @@ def _explain_parser(subparsers: Any) -> None:
     images.add_argument(
         "--recursive",
         action="store_true",
-        help="also take the images in sub-folders of the folders (default: off)",
+        help="also take the images in sub-folders of the folders, except this program's "
+        "outputs (--out, earlier explain runs, evaluate reports) (default: off)",
     )
     images.add_argument(
         "--no-preprocess",
@@ -355,7 +404,8 @@ def _explain_parser(subparsers: Any) -> None:
         "--resume",
         action="store_true",
         help="keep existing outputs, compute only the missing ones and remove the temporary "
-        "files of an interrupted run (default: off)",
+        "files of an interrupted run; outputs made with other settings are refused "
+        "(default: off)",
     )
     mode.add_argument(
         "--overwrite",
@@ -538,9 +588,20 @@ def _resolve_device(name: str, local_rank: int | None) -> torch.device:
     return device
 
 
+def _torchrun_place() -> tuple[int, int] | None:
+    """``(rank, world_size)`` when launched by torchrun (every :data:`TORCHRUN_ENV` variable
+    set, rank and world size integers); ``None`` for a plain process, whatever else is set."""
+    if not all(name in os.environ for name in TORCHRUN_ENV):
+        return None
+    try:
+        return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    except ValueError:
+        return None
+
+
 def _start_group(device_name: str, timeout_minutes: float) -> tuple[_Group, torch.device]:
     """Join the torchrun process group when launched by torchrun; else one plain process."""
-    if not all(name in os.environ for name in TORCHRUN_ENV):
+    if _torchrun_place() is None:
         return _Group(), _resolve_device(device_name, None)
     device = _resolve_device(device_name, int(os.environ["LOCAL_RANK"]))
     backend = "nccl" if device.type == "cuda" else "gloo"
@@ -593,11 +654,51 @@ def _open_dataset(args: argparse.Namespace) -> FundusDataset:
         raise UsageError(f"--dataset {args.dataset}: {error}") from error
 
 
-def _file_items(inputs: Sequence[Path], recursive: bool) -> list[_Item]:
+def _is_explain_output(folder: Path) -> bool:
+    """Whether ``folder`` holds the manifest of an ``explain`` run."""
+    try:
+        record = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and record.get("format") == MANIFEST_FORMAT
+
+
+def _outputs_below(root: Path, out: Path) -> list[Path]:
+    """Folders below ``root`` that hold this program's outputs rather than input images.
+
+    They are ``out`` itself when it lies strictly inside ``root``; the method folders
+    (``<folder>/<method>/``) of ``out`` and of every earlier ``explain`` run (a folder holding
+    its manifest); and the report folders of ``evaluate`` (``settings.json`` with
+    ``table.md``).
+    """
+    root, out = root.resolve(), out.resolve()
+    found = [out] if out != root and out.is_relative_to(root) else []
+    runs = [out, *(manifest.parent for manifest in root.rglob(MANIFEST))]
+    found += [
+        run / method for run in runs if _is_explain_output(run) or run == out for method in METHODS
+    ]
+    found += [
+        report.parent
+        for report in root.rglob("settings.json")
+        if (report.parent / "table.md").is_file() and report.parent != root
+    ]
+    return found
+
+
+def _file_items(inputs: Sequence[Path], recursive: bool, out: Path) -> list[_Item]:
+    """The images of the input files and folders; with ``recursive``, the outputs of this
+    program found in the folders (``--out`` among them) are left out."""
     items: list[_Item] = []
     for path in inputs:
         if path.is_dir():
             files = list_images(path, recursive=recursive)
+            if recursive:
+                skip = _outputs_below(path, out)
+                files = [
+                    file
+                    for file in files
+                    if not any(file.resolve().is_relative_to(folder) for folder in skip)
+                ]
             if not files:
                 raise UsageError(
                     f"no image file in folder {path} (extensions: "
@@ -622,7 +723,7 @@ def _collect_items(args: argparse.Namespace) -> tuple[list[_Item], FundusDataset
         dataset = _open_dataset(args)
         items = [_Item(i, f"{args.dataset}:{i}", k) for k, i in enumerate(dataset.ids)]
     elif args.inputs:
-        items = _file_items(args.inputs, args.recursive)
+        items = _file_items(args.inputs, args.recursive, args.out)
     else:
         raise UsageError("nothing to explain: give image files or folders, or --dataset NAME")
     if not items:
@@ -678,6 +779,8 @@ def _load_checkpoint(path: Path | None, arch: str | None, device: torch.device) 
                 raise UsageError(f"--checkpoint: file not found: {path}")
             model, info = load_classifier(path, map_location=device, arch=arch)
             source = str(path.resolve())
+    except UnreadableTorchFile as error:
+        raise UsageError(f"cannot use checkpoint {path}: {error.cause}") from error
     except FileNotFoundError as error:
         raise UsageError(
             "no --checkpoint given and the shipped checkpoint is not installed "
@@ -721,9 +824,9 @@ def _load_arch(args: argparse.Namespace, device: torch.device) -> _Classifier:
     except ValueError as error:
         raise UsageError(f"--arch: {error}") from error
     try:
-        state = torch.load(args.weights, map_location="cpu", weights_only=True)
-    except _UNREADABLE as error:
-        raise UsageError(f"cannot read --weights {args.weights}: {_brief(error)}") from error
+        state = load_torch_file(args.weights)
+    except UnreadableTorchFile as error:
+        raise UsageError(f"cannot use --weights {args.weights}: {error.cause}") from error
     try:
         _fit_weights(model, state, args.arch, args.weights)
     except RuntimeError as error:
@@ -790,7 +893,23 @@ def _load_classifier(args: argparse.Namespace, device: torch.device) -> _Classif
     if args.size is not None:
         classifier.size = args.size
     classifier.record["threshold"] = classifier.threshold
+    _check_input_size(classifier, device, "--size" if args.size is not None else "input size")
     return classifier
+
+
+def _check_input_size(classifier: _Classifier, device: torch.device, name: str) -> None:
+    """Refuse an input size the model cannot take, before any image is read: one forward
+    pass of a black ``(1, 3, S, S)`` image."""
+    size = classifier.size
+    probe = torch.zeros(1, 3, size, size, device=device)
+    try:
+        with torch.no_grad():
+            classifier.model(probe)
+    except RuntimeError as error:
+        raise UsageError(
+            f"{name} {size}: the classifier cannot take {size} x {size} inputs "
+            f"({_brief(error, 160)})"
+        ) from error
 
 
 # --------------------------------------------------------------------------------------------
@@ -849,6 +968,7 @@ class _Loaded:
     image: np.ndarray
     fov: np.ndarray | None
     meta: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -861,6 +981,7 @@ class _Tally:
     failed: set[str] = field(default_factory=set)
     seconds: float = 0.0
     failures: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     def counts(self) -> dict[str, Any]:
         done = len(self.done - self.failed)
@@ -913,12 +1034,71 @@ class _ExplainRun:
                 )
             except (ValueError, TypeError) as error:
                 raise UsageError(f"--methods {name}: {error}") from error
-        # the keys the runner checks before reusing a map (``evaluate`` on this folder)
+        self.settings = self._map_settings()
+        # the keys the runner checks before reusing a map (``evaluate`` on this folder), and the
+        # settings ``--resume`` checks before keeping a file
         self.common_meta = {
             "cache_key": self.config.cache_key(),
             "model_key": model_key(self.config, classifier.model, classifier.threshold),
             "config": asdict(self.config),
+            "explain_settings": self.settings,
         }
+
+    def _map_settings(self) -> dict[str, Any]:
+        """Every setting that changes an image's maps, by name (recorded in each ``.npz``).
+
+        Batch size and device type are among them: they change the floats at rounding level.
+        """
+        config = self.config
+        settings = {
+            "max_iter": config.max_iter,
+            "alpha": config.alpha,
+            "inpainter": config.inpainter,
+            "inpaint_radius": config.inpaint_radius,
+            "fov": config.use_fov,
+            "method_kwargs": config.method_kwargs,
+            "classifier weights": model_fingerprint(self.classifier.model),
+            "threshold": float(self.classifier.threshold),
+            "size": self.classifier.size,
+            "preprocess": self.preprocess,
+            "enhance": self.classifier.enhance,
+            "square": self.classifier.square,
+            "batch_size": config.batch_size,
+            "device type": self.device.type,
+        }
+        # as a file's meta record reads back (tuples become lists), so the two compare equal
+        return dict(json.loads(json.dumps(settings, default=str)))
+
+    def conflicts(self, items: Sequence[_Item]) -> tuple[list[Path], list[str]]:
+        """Existing ``.npz`` outputs made with other settings, and how those settings differ.
+
+        Returns:
+            tuple[list[Path], list[str]]: the files, and one ``"name: old -> new"`` entry per
+            differing setting (an unreadable file or one without a settings record counts too).
+        """
+        files: list[Path] = []
+        differences: dict[str, None] = {}
+        for item in items:
+            for method in self.config.methods:
+                npz = self.paths(item, method)[0]
+                if not npz.exists():
+                    continue
+                try:
+                    old = load_meta(npz).get("explain_settings")
+                except ValueError:
+                    files.append(npz)
+                    differences["unreadable file"] = None
+                    continue
+                if old == self.settings:
+                    continue
+                files.append(npz)
+                if not isinstance(old, dict):
+                    differences["no settings record (an earlier version's file)"] = None
+                    continue
+                for name, new in self.settings.items():
+                    if old.get(name) != new:
+                        differences[f"{name}: {old.get(name)!r} -> {new!r}"] = None
+        return files, list(differences)
 
     # -- outputs ---------------------------------------------------------------------------
 
@@ -944,7 +1124,7 @@ class _ExplainRun:
         for method in self.config.methods:
             npz, png = self.paths(item, method)
             compute = self.overwrite or not npz.exists()
-            render = self.overwrite or not png.exists()
+            render = compute or not png.exists()
             if compute or render:
                 work[method] = (compute, render)
         return work
@@ -978,7 +1158,15 @@ class _ExplainRun:
             scale=list(pre.scale),
             radius=pre.radius,
         )
-        return _Loaded(pre.image, pre.fov if self.config.use_fov else None, meta)
+        notes = []
+        if max(pre.scale) > UPSCALE_WARNING:
+            y0, y1, x0, x1 = pre.bbox
+            notes.append(
+                f"the image is {image.shape[1]}x{image.shape[0]} (field of view "
+                f"{x1 - x0}x{y1 - y0}), upscaled {max(pre.scale):.1f} times to the "
+                f"{size}x{size} model input"
+            )
+        return _Loaded(pre.image, pre.fov if self.config.use_fov else None, meta, notes)
 
     # -- work ------------------------------------------------------------------------------
 
@@ -1082,6 +1270,10 @@ def _process_batch(
                 loaded[item.id] = run.load(item)
             except Exception as error:  # one bad image must not stop the others
                 fail(item, None, "read", error)
+                continue
+            for note in loaded[item.id].warnings:
+                tally.warnings.append({"image_id": item.id, "source": item.source, "warning": note})
+                say(f"{PROG}: warning: {item.id}: {note}")
     for method in run.config.methods:
         group = [item for item in batch if item.id in loaded and method in work[item.id]]
         compute = [item for item in group if work[item.id][method][0]]
@@ -1110,6 +1302,14 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _signal_name(interrupt: KeyboardInterrupt) -> str:
+    return signal.Signals(interrupt.signum).name if isinstance(interrupt, Terminated) else "SIGINT"
+
+
+def _write_json(path: Path, record: dict[str, Any]) -> None:
+    atomic_write_bytes(path, (json.dumps(record, indent=2, default=str) + "\n").encode())
+
+
 def _manifest(
     args: argparse.Namespace,
     run: _ExplainRun,
@@ -1117,7 +1317,10 @@ def _manifest(
     items: Sequence[_Item],
     tallies: Sequence[_Tally],
     leftovers: int,
+    interrupted: str | None = None,
 ) -> dict[str, Any]:
+    """The run's record; ``interrupted`` names the signal that stopped it early, if any (the
+    counts are then what was completed)."""
     ranks = [tally.counts() for tally in tallies]
     done = sum(r["done"] for r in ranks)
     busy = sum(r["seconds"] for r in ranks)
@@ -1129,6 +1332,7 @@ def _manifest(
         "format": MANIFEST_FORMAT,
         "command": shlex.join([PROG, *sys.argv[1:]]),
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "interrupted": interrupted,
         "settings": {
             **{key: getattr(run.config, key) for key in _MAP_SETTINGS},
             "cache_key": run.config.cache_key(),
@@ -1158,6 +1362,7 @@ def _manifest(
             "leftovers_removed": leftovers,
         },
         "failures": [f for tally in tallies for f in tally.failures],
+        "warnings": [w for tally in tallies for w in tally.warnings],
     }
 
 
@@ -1197,6 +1402,14 @@ def _explain_setup(
                 f"{existing[0]}); pass --resume to keep them and compute only what is "
                 "missing, or --overwrite to replace them"
             )
+    if args.resume:
+        files, differences = run.conflicts(items)
+        if files:
+            raise UsageError(
+                f"--resume: {len(files)} existing output(s) under {args.out} were made with "
+                f"other settings ({'; '.join(differences)}; e.g. {files[0]}); pass "
+                "--overwrite to replace them, or choose another --out"
+            )
     return run, items
 
 
@@ -1233,21 +1446,37 @@ def _explain(args: argparse.Namespace) -> int:
             unit="image",
             disable=True if args.no_progress else None,
         )
+
+        def say(text: str) -> None:
+            tqdm.write(text, file=sys.stderr)
+
         started = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_CAPTUM_HOOK_NOTE)
-            for first_index in range(0, len(mine), args.batch_size):
-                batch = mine[first_index : first_index + args.batch_size]
-                _process_batch(run, batch, tally, lambda text: tqdm.write(text, file=sys.stderr))
-                bar.update(len(batch))
-                bar.set_postfix(failed=len(tally.failed))
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=_CAPTUM_HOOK_NOTE)
+                for first_index in range(0, len(mine), args.batch_size):
+                    batch = mine[first_index : first_index + args.batch_size]
+                    _process_batch(run, batch, tally, say)
+                    bar.update(len(batch))
+                    bar.set_postfix(failed=len(tally.failed))
+        except KeyboardInterrupt as interrupt:  # SIGINT, or SIGTERM as Terminated
+            tally.seconds = time.perf_counter() - started
+            bar.close()
+            # No collective here: the other processes may be stopping too, or still at work.
+            name = f"manifest.rank{group.rank}.json" if group.distributed else MANIFEST
+            manifest = _manifest(
+                args, run, group, items, [tally], leftovers, interrupted=_signal_name(interrupt)
+            )
+            _write_json(args.out / name, manifest)
+            raise
         tally.seconds = time.perf_counter() - started
         bar.close()
         tallies = group.gather(tally)
         if group.rank == 0:
             manifest = _manifest(args, run, group, items, tallies, leftovers)
-            text = json.dumps(manifest, indent=2, default=str) + "\n"
-            atomic_write_bytes(args.out / MANIFEST, text.encode())
+            _write_json(args.out / MANIFEST, manifest)
+            for partial in args.out.glob("manifest.rank*.json"):  # of an interrupted torchrun
+                partial.unlink(missing_ok=True)
             print(_summary(manifest, args.out))
         failed = sum(len(t.failed) for t in tallies)
         return 1 if failed else 0
@@ -1365,17 +1594,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         int: the exit status: 0 success, 1 some images failed (see the manifest), 2 a usage
-        error (one line on stderr), 130 interrupted.
+        error (one line on stderr), 130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with _determinism(getattr(args, "deterministic", False)):
+        with _sigterm_interrupts(), _determinism(getattr(args, "deterministic", False)):
             return int(args.handler(args))
     except UsageError as error:
-        if os.environ.get("RANK", "0") == "0":
+        # Under torchrun every process meets the same usage error (or is told of another's), so
+        # only rank 0 prints it; a plain process always does, whatever RANK says.
+        place = _torchrun_place()
+        if place is None or place[0] == 0 or place[1] == 1:
             print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        signum = interrupt.signum if isinstance(interrupt, Terminated) else signal.SIGINT
+        print(
+            f"{PROG}: interrupted by {_signal_name(interrupt)}; completed files stay, --resume "
+            "continues",
+            file=sys.stderr,
+        )
+        return 128 + int(signum)

@@ -328,9 +328,11 @@ def test_resume_after_a_killed_run(
     assert code == 0, err
     assert "3 done, 1 skipped, 0 failed" in stdout
     assert sorted(p.name for p in out.rglob(".*")) == []
+    # The overlay of recomputed maps is redrawn (img1.png), so it always shows its .npz.
     for path, mtime in kept.items():
-        if path.exists() and not path.name.startswith("."):
+        if path.exists() and not path.name.startswith(".") and path.name != "img1.png":
             assert path.stat().st_mtime_ns == mtime, f"{path.name} was rewritten"
+    assert (folder / "img1.png").stat().st_mtime_ns != kept[folder / "img1.png"]
     for k in range(4):
         assert npz_equal(folder / f"img{k}.npz", ref / "guided_backprop" / f"img{k}.npz")
         assert (folder / f"img{k}.png").read_bytes() == (
