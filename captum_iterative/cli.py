@@ -38,7 +38,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -54,6 +53,7 @@ from tqdm.auto import tqdm
 
 from captum_iterative._env import software_versions
 from captum_iterative._files import TEMP_GLOB, atomic_write_bytes
+from captum_iterative._warnings import each_warning_once
 from captum_iterative.experiments.cache import (
     Explanation,
     explanation_path,
@@ -108,8 +108,6 @@ _MAP_SETTINGS: tuple[str, ...] = (
     "batch_size",
     "device",
 )
-#: Captum's note on every GuidedBackprop call ("the hooks will be removed"); not shown by explain.
-_CAPTUM_HOOK_NOTE = "Setting backward hooks on ReLU activations"
 #: Benchmark scripts of ``bench``, in the source checkout's ``benchmarks/`` folder.
 BENCHMARKS: dict[str, str] = {"loop": "bench_loop.py", "inpaint": "bench_inpaint.py"}
 
@@ -1234,13 +1232,11 @@ def _explain(args: argparse.Namespace) -> int:
             disable=True if args.no_progress else None,
         )
         started = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_CAPTUM_HOOK_NOTE)
-            for first_index in range(0, len(mine), args.batch_size):
-                batch = mine[first_index : first_index + args.batch_size]
-                _process_batch(run, batch, tally, lambda text: tqdm.write(text, file=sys.stderr))
-                bar.update(len(batch))
-                bar.set_postfix(failed=len(tally.failed))
+        for first_index in range(0, len(mine), args.batch_size):
+            batch = mine[first_index : first_index + args.batch_size]
+            _process_batch(run, batch, tally, lambda text: tqdm.write(text, file=sys.stderr))
+            bar.update(len(batch))
+            bar.set_postfix(failed=len(tally.failed))
         tally.seconds = time.perf_counter() - started
         bar.close()
         tallies = group.gather(tally)
@@ -1370,7 +1366,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with _determinism(getattr(args, "deterministic", False)):
+        # Captum warns on every attribution call (GuidedBackprop's note on its ReLU hooks, ...):
+        # once per run is enough.
+        with _determinism(getattr(args, "deterministic", False)), each_warning_once():
             return int(args.handler(args))
     except UsageError as error:
         if os.environ.get("RANK", "0") == "0":
