@@ -87,7 +87,8 @@ def explain_func(
             Default: ``"Saliency"``.
         threshold (float): ``th_pred`` of the loop, in the units of its score (``score=``).
         maps (str, optional): ``"augmented"`` or ``"initial"`` (the plain first map, for a
-            comparison under the same metric). Default: ``"augmented"``.
+            comparison under the same metric; the loop then stops after that map, with
+            ``max_iter=1`` unless given). Default: ``"augmented"``.
         explain_normal (bool, optional): images predicted normal get their plain first map
             instead of an all-zero one (which Quantus cannot score). Default: True.
         attribute_kwargs (dict, optional): keywords of the inner ``attribute`` call
@@ -117,6 +118,8 @@ def explain_func(
     dtype = parameter.dtype if parameter is not None and parameter.is_floating_point() else None
     x = torch.as_tensor(inputs).to(device=device, dtype=dtype or torch.float32)
     kwargs.setdefault("forward_func", model)
+    if maps == "initial":
+        kwargs.setdefault("max_iter", 1)  # M^1 does not depend on the later iterations
     explainer = IterativeAugmentation(
         _build(method, model), threshold, explain_normal=explain_normal, **kwargs
     )
