@@ -12,6 +12,7 @@ from captum_iterative.augmentation import (
 )
 from captum_iterative.binarize import BINARIZERS, binarize_otsu, otsu_threshold
 from captum_iterative.evaluation import (
+    CamelyonFroc,
     FrocResult,
     classification_report,
     froc,
@@ -22,6 +23,7 @@ from captum_iterative.evaluation import (
     scale_radius,
     sensitivity_specificity,
 )
+from captum_iterative.explainers import CallableAttribution
 from captum_iterative.inpaint import (
     Inpainter,
     NavierStokesInpainter,
@@ -30,6 +32,7 @@ from captum_iterative.inpaint import (
     TeleaInpainter,
     dilate_masks,
 )
+from captum_iterative.outputs import SCORES
 from captum_iterative.reduce import CHANNEL_REDUCTIONS, reduce_attribution
 
 __version__ = "0.1.0"
@@ -37,8 +40,11 @@ __version__ = "0.1.0"
 __all__ = [
     "BINARIZERS",
     "CHANNEL_REDUCTIONS",
+    "SCORES",
     "STOP_REASONS",
     "AugmentationResult",
+    "CallableAttribution",
+    "CamelyonFroc",
     "FrocResult",
     "Inpainter",
     "IterativeAugmentation",

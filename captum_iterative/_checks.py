@@ -13,15 +13,17 @@ import torch
 from torch import Tensor
 
 
-def check_images(images: object, name: str = "inputs") -> Tensor:
-    """Check a batch of images: a finite floating-point tensor of shape (N, C, H, W)."""
+def check_images(images: object, name: str = "inputs", volumes: bool = False) -> Tensor:
+    """Check a batch of images: a finite floating-point tensor of shape (N, C, H, W).
+
+    With ``volumes=True``, batches of volumes (N, C, D, H, W) are accepted too.
+    """
+    shape = "(N, C, H, W) or (N, C, D, H, W)" if volumes else "(N, C, H, W)"
     if not isinstance(images, Tensor):
-        raise TypeError(
-            f"`{name}` must be a torch.Tensor of shape (N, C, H, W), got {type(images)}"
-        )
-    if images.dim() != 4:
+        raise TypeError(f"`{name}` must be a torch.Tensor of shape {shape}, got {type(images)}")
+    if images.dim() not in ((4, 5) if volumes else (4,)):
         raise ValueError(
-            f"`{name}` must have shape (N, C, H, W), got {tuple(images.shape)} ({images.dim()}-D)"
+            f"`{name}` must have shape {shape}, got {tuple(images.shape)} ({images.dim()}-D)"
         )
     if not images.is_floating_point():
         raise TypeError(
@@ -30,44 +32,51 @@ def check_images(images: object, name: str = "inputs") -> Tensor:
         )
     if images.shape[0] == 0:
         raise ValueError(f"`{name}` is an empty batch (N = 0)")
-    if images.shape[2] < 2 or images.shape[3] < 2:
-        raise ValueError(f"`{name}` must be at least 2x2 pixels, got {tuple(images.shape[2:])}")
+    if min(images.shape[2:]) < 2:
+        raise ValueError(
+            f"`{name}` must be at least 2 pixels along each axis, got {tuple(images.shape[2:])}"
+        )
     if not bool(torch.isfinite(images).all()):
         raise ValueError(f"`{name}` contains NaN or infinite values")
     return images
 
 
 def check_maps(maps: object, name: str = "maps") -> Tensor:
-    """Check a batch of one-channel maps of shape (N, 1, H, W)."""
+    """Check a batch of one-channel maps of shape (N, 1, H, W) (or volumes (N, 1, D, H, W))."""
     if not isinstance(maps, Tensor):
         raise TypeError(f"`{name}` must be a torch.Tensor of shape (N, 1, H, W), got {type(maps)}")
-    if maps.dim() != 4 or maps.shape[1] != 1:
-        raise ValueError(f"`{name}` must have shape (N, 1, H, W), got {tuple(maps.shape)}")
+    if maps.dim() not in (4, 5) or maps.shape[1] != 1:
+        raise ValueError(
+            f"`{name}` must have shape (N, 1, H, W) or (N, 1, D, H, W), got {tuple(maps.shape)}"
+        )
     return maps
 
 
 def check_mask_like(mask: object, images: Tensor, name: str) -> Tensor:
     """Check a bool mask of shape (N, 1, H, W) matching ``images`` (N, C, H, W) on N, H, W.
 
-    A mask of shape (1, 1, H, W) is broadcast to the batch. Returns the mask on ``images``' device.
+    Volumes work the same way: (N, 1, D, H, W) masks for (N, C, D, H, W) images. A mask with
+    batch size 1 is broadcast to the batch. Returns the mask on ``images``' device.
     """
+    spatial = tuple(images.shape[2:])
+    letters = "(N, 1, H, W)" if len(spatial) == 2 else "(N, 1, D, H, W)"
     if not isinstance(mask, Tensor):
         raise TypeError(
-            f"`{name}` must be a bool torch.Tensor of shape (N, 1, H, W), got {type(mask)}"
+            f"`{name}` must be a bool torch.Tensor of shape {letters}, got {type(mask)}"
         )
     if mask.dtype != torch.bool:
         raise TypeError(f"`{name}` must have dtype torch.bool, got {mask.dtype}")
-    n, _, h, w = images.shape
-    if mask.dim() != 4 or mask.shape[1] != 1 or tuple(mask.shape[2:]) != (h, w):
+    n = images.shape[0]
+    expected = (n, 1, *spatial)
+    if mask.dim() != images.dim() or mask.shape[1] != 1 or tuple(mask.shape[2:]) != spatial:
         raise ValueError(
-            f"`{name}` must have shape ({n}, 1, {h}, {w}) to match the images, "
-            f"got {tuple(mask.shape)}"
+            f"`{name}` must have shape {expected} to match the images, got {tuple(mask.shape)}"
         )
     if mask.shape[0] not in (1, n):
         raise ValueError(
             f"`{name}` has batch size {mask.shape[0]}, expected {n} (or 1 to broadcast)"
         )
-    return mask.to(images.device).expand(n, 1, h, w)
+    return mask.to(images.device).expand(*expected)
 
 
 def tensor_to_numpy(value: object) -> object:

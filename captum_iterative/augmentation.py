@@ -31,6 +31,7 @@ from captum.attr import (
     LayerGradCam,
     Saliency,
 )
+from captum.log import log_usage
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -40,9 +41,30 @@ from captum_iterative._checks import (
     check_mask_like,
     check_positive_int,
 )
+from captum_iterative._warnings import deduplicated_warnings as _deduplicated_warnings
 from captum_iterative.binarize import get_binarizer, map_range
+from captum_iterative.explainers import (
+    AttributionFn,
+    CallableAttribution,
+    accepts_target,
+    as_attribution,
+)
 from captum_iterative.inpaint import Inpainter, NavierStokesInpainter
-from captum_iterative.reduce import ChannelReduction, get_channel_reduction, reduce_attribution
+from captum_iterative.outputs import (
+    SCORES,
+    OutputFn,
+    ScoreFn,
+    check_target_range,
+    default_score,
+    get_score_fn,
+    output_hook,
+)
+from captum_iterative.reduce import (
+    ChannelReduction,
+    ReshapeTransform,
+    get_channel_reduction,
+    reduce_attribution,
+)
 
 __all__ = [
     "STOP_REASONS",
@@ -56,9 +78,6 @@ __all__ = [
 STOP_REASONS: tuple[str, ...] = ("running", "normal", "max_iter", "degenerate_map", "not_abnormal")
 _RUNNING, _NORMAL, _MAX_ITER, _DEGENERATE, _NOT_ABNORMAL = range(5)
 
-#: ``score_fn(output, target) -> (N,)``: one score per image from the model output.
-ScoreFn = Callable[[Tensor, Any], Tensor]
-
 #: Attribution types whose single forward pass runs on exactly the explained images, so the
 #: model output of that pass is the prediction for those images (``reuse_forward="auto"``).
 _REUSABLE_FORWARD: tuple[type, ...] = (
@@ -70,62 +89,6 @@ _REUSABLE_FORWARD: tuple[type, ...] = (
     GuidedGradCam,
 )
 _GUIDED: tuple[type, ...] = (GuidedBackprop, Deconvolution, GuidedGradCam)
-
-
-def default_score(output: Tensor, target: Any) -> Tensor:
-    r"""One score per image from a model output.
-
-    Args:
-        output (Tensor): ``(N,)``, ``(N, 1)`` or ``(N, K)`` model output.
-        target (int, Tensor, list or None): Captum-style target. Ignored for single-output models
-            (where only 0 and -1 are valid); for ``K > 1`` outputs, selects the column (an int,
-            or one index per image). An index outside ``[-K, K)`` raises ``ValueError``.
-
-    Returns:
-        Tensor: ``(N,)`` scores.
-    """
-    if not isinstance(output, Tensor):
-        raise TypeError(f"the model returned {type(output).__name__}; pass `score_fn=` to score it")
-    if output.dim() == 1:
-        return output
-    if output.dim() != 2:
-        raise ValueError(
-            f"the model output has shape {tuple(output.shape)}; pass `score_fn=` to map it to one "
-            "score per image"
-        )
-    _check_target_range(target, output.shape[1], tensors=False)
-    if output.shape[1] == 1:
-        return output[:, 0]
-    if target is None:
-        raise ValueError(
-            f"the model has {output.shape[1]} outputs: pass `target=` to choose the scored column "
-            "(or `score_fn=`)"
-        )
-    if isinstance(target, int):
-        return output[:, target]
-    index = torch.as_tensor(target, device=output.device).long().reshape(-1)
-    # remainder: negative indices count from the end, as for an int
-    index = index.remainder(output.shape[1]).expand(output.shape[0])
-    return output.gather(1, index[:, None])[:, 0]
-
-
-def _check_target_range(target: Any, columns: int, tensors: bool = True) -> None:
-    """Refuse column indices outside ``[-columns, columns)`` (Captum would raise IndexError).
-
-    Checking a tensor target reads it on the host (a device sync), so the loop does it once, on
-    its first forward pass, and :func:`default_score` (called every iteration) only checks ints.
-    """
-    if isinstance(target, tuple) and len(target) == 1:
-        target = target[0]
-    if isinstance(target, int):
-        bad = not -columns <= target < columns
-    elif isinstance(target, Tensor) and tensors:
-        bad = bool(((target < -columns) | (target >= columns)).any())
-    else:
-        return
-    if bad:
-        shown = target.tolist() if isinstance(target, Tensor) else target
-        raise ValueError(f"`target` {shown} is out of range for a model with {columns} output(s)")
 
 
 @dataclass
@@ -187,10 +150,11 @@ class _Batch:
         target: Any,
         additional_forward_args: Any,
         kwargs: dict[str, Any],
-        device: torch.device,
+        images: Tensor,
     ) -> None:
         self.n = n
-        self.target = _check_target(target, n, device)
+        self.image_dim = images.dim()
+        self.target = _check_target(target, n, images.device)
         self.additional_forward_args = _check_additional_forward_args(additional_forward_args, n)
         self.kwargs = kwargs
 
@@ -213,7 +177,7 @@ class _Batch:
             return t.dim() >= 1 and t.shape[0] == self.n
 
         def image_shaped(t: Tensor) -> bool:
-            return t.dim() == 4 and t.shape[0] == self.n
+            return t.dim() == self.image_dim and t.shape[0] == self.n
 
         afa = self._slice(self.additional_forward_args, index, any_batched)
         kwargs = {k: self._slice(v, index, image_shaped) for k, v in self.kwargs.items()}
@@ -275,6 +239,18 @@ def _check_additional_forward_args(args: Any, n: int) -> Any:
     return args
 
 
+def _single_input(inputs: object) -> object:
+    """The image tensor of ``inputs``: a tensor, or a one-element tuple holding one (Captum's)."""
+    if isinstance(inputs, tuple):
+        if len(inputs) != 1:
+            raise ValueError(
+                f"`inputs` is a tuple of {len(inputs)} tensors; the loop explains one image "
+                "tensor: pass the other model inputs as `additional_forward_args`"
+            )
+        return inputs[0]
+    return inputs
+
+
 def _model_of(method: Attribution) -> nn.Module | None:
     for owner in (method, getattr(method, "guided_backprop", None)):
         model = getattr(owner, "model", None)
@@ -310,11 +286,18 @@ class IterativeAugmentation(Attribution):
     as is. Captum never calls ``model.eval()`` and neither does this class; a model in training
     mode triggers a warning because dropout or batch norm would change its scores.
 
+    The loop also runs on volumes ``(N, C, D, H, W)`` (maps ``(N, 1, D, H, W)``, Otsu over each
+    volume, layer maps upsampled trilinearly) with an inpainter that fills volumes
+    (:class:`~captum_iterative.inpaint.PyramidInpainter`; the OpenCV inpainters are 2-D).
+
     Args:
-        attribution_method (Attribution): any :class:`captum.attr.Attribution` instance returning
-            input-shaped ``(N, C, H, W)`` or layer-shaped ``(N, C', h, w)`` attributions, e.g.
-            ``GuidedBackprop(model)`` or ``LayerGradCam(model, layer)`` (layer maps are upsampled
-            bilinearly to ``(H, W)``).
+        attribution_method (Attribution or callable): any :class:`captum.attr.Attribution`
+            instance returning input-shaped ``(N, C, H, W)`` or layer-shaped ``(N, C', h, w)``
+            attributions, e.g. ``GuidedBackprop(model)`` or ``LayerGradCam(model, layer)`` (layer
+            maps are upsampled bilinearly to ``(H, W)``); one whose ``attribute`` takes no
+            ``target`` (``LayerActivation``) is called without it. Or any callable
+            ``(inputs, target, **kwargs) -> attribution`` (tensor or numpy array), which then
+            needs ``forward_func``.
         threshold (float): prediction threshold ``th_pred``; an image is abnormal while its score
             is ``>= threshold``.
         inpainter (Inpainter or callable, optional): ``(images, masks, valid) -> images``.
@@ -333,7 +316,23 @@ class IterativeAugmentation(Attribution):
             ``target`` is that of the ``k`` images scored: an int (also for a one-element target
             tensor), a ``(k,)`` long tensor on the images' device (per-image indices, given as a
             tensor or a list of ints), a tuple, a list of tuples, or None.
-            Default: :func:`default_score` (the single output, or the target's column).
+            Default: None, the ``score`` preset.
+        score (str, optional): a score preset of :data:`~captum_iterative.outputs.SCORES`:
+            ``"logit"`` (the single output, or the target's column, as it is), ``"sigmoid"`` (its
+            sigmoid) or ``"softmax"`` (the target's softmax probability over ``K >= 2``
+            outputs); ``threshold`` is in these units. Not with ``score_fn``. Default: None
+            (``"logit"``).
+        output_fn (callable, optional): ``output -> Tensor`` for models returning a structured
+            output (a HuggingFace ``ModelOutput``, a dict, a tuple), e.g.
+            ``lambda out: out.logits``. It is applied through a forward hook on the classifier
+            (an ``nn.Module``) while the loop runs, so Captum's forward pass, the scores and
+            ``reuse_forward`` all see the tensor. Default: None.
+        reshape_transform (callable, optional): ``attribution -> (k, C', h, w)`` applied to the
+            inner attribution before the channel reduction, for layer methods on token-shaped
+            layers: e.g. a ViT block's ``(k, 1 + h * w, D)`` without its class token, reshaped
+            to ``(k, D, h, w)``, as pytorch-grad-cam's ``reshape_transform``. Not with
+            ``LayerGradCam`` or ``GuidedGradCam``, which average the gradients over the layer's
+            dimensions before any transform could apply. Default: None.
         explain_normal (bool, optional): give images predicted normal at the start their plain
             first map instead of zeros. Default: False.
         keep_history (bool, optional): keep every map and mask in the result. Default: False.
@@ -358,7 +357,7 @@ class IterativeAugmentation(Attribution):
 
     def __init__(
         self,
-        attribution_method: Attribution,
+        attribution_method: Attribution | AttributionFn,
         threshold: float,
         *,
         inpainter: Inpainter | Callable[..., Tensor] | None = None,
@@ -373,12 +372,13 @@ class IterativeAugmentation(Attribution):
         internal_batch_size: int | None = None,
         reuse_forward: bool | Literal["auto"] = "auto",
         autocast: torch.dtype | None = None,
+        score: str | None = None,
+        output_fn: OutputFn | None = None,
+        reshape_transform: ReshapeTransform | None = None,
     ) -> None:
-        if not isinstance(attribution_method, Attribution):
-            raise TypeError(
-                "`attribution_method` must be a captum.attr.Attribution instance such as "
-                f"GuidedBackprop(model), got {type(attribution_method).__name__}"
-            )
+        if forward_func is not None and not callable(forward_func):
+            raise TypeError("`forward_func` must be callable")
+        attribution_method = as_attribution(attribution_method, forward_func)
         if isinstance(attribution_method, IterativeAugmentation):
             raise TypeError("`attribution_method` must not itself be an IterativeAugmentation")
         forward = forward_func if forward_func is not None else attribution_method.forward_func
@@ -386,6 +386,7 @@ class IterativeAugmentation(Attribution):
             raise TypeError("`forward_func` must be callable")
         Attribution.__init__(self, forward)
         self.attribution_method = attribution_method
+        self._passes_target = accepts_target(attribution_method)
         self.threshold = check_finite_number(threshold, "threshold")
         self.max_iter = check_positive_int(max_iter, "max_iter")
         self.alpha = check_finite_number(alpha, "alpha")
@@ -398,9 +399,9 @@ class IterativeAugmentation(Attribution):
         self.inpainter = inpainter
         self.binarizer = get_binarizer(binarizer)
         self.channel_reduction = get_channel_reduction(channel_reduction)
-        if score_fn is not None and not callable(score_fn):
-            raise TypeError("`score_fn` must be callable")
-        self.score_fn: ScoreFn = score_fn if score_fn is not None else default_score
+        self.score_fn: ScoreFn = get_score_fn(score, score_fn)
+        self.output_fn = self._check_output_fn(output_fn)
+        self.reshape_transform = self._check_reshape_transform(reshape_transform)
         self.explain_normal = bool(explain_normal)
         self.keep_history = bool(keep_history)
         self.internal_batch_size = (
@@ -429,20 +430,28 @@ class IterativeAugmentation(Attribution):
     def has_convergence_delta(self) -> bool:
         return False
 
+    @log_usage()
     def attribute(
         self,
-        inputs: Tensor,
+        inputs: Tensor | tuple[Tensor],
         target: Any = None,
         additional_forward_args: Any = None,
         valid: Tensor | None = None,
         **kwargs: Any,
-    ) -> Tensor:
+    ) -> Tensor | tuple[Tensor]:
         r"""Augmented maps of ``inputs``.
 
+        The first three parameters are those of Captum's ``attribute`` (``inputs, target,
+        additional_forward_args``, as in ``Saliency``, ``GuidedBackprop`` or ``LayerGradCam``), so
+        that positional calls carry over; everything else is best passed by keyword.
+
         Args:
-            inputs (Tensor): ``(N, C, H, W)`` float images, as the classifier expects them.
+            inputs (Tensor or tuple[Tensor]): ``(N, C, H, W)`` float images (or ``(N, C, D, H, W)``
+                volumes), as the classifier expects them, or a one-element tuple holding them
+                (then the maps come back in a one-element tuple, as in Captum).
             target (int, tuple, Tensor or list, optional): Captum target, passed to the inner
-                attribution (sliced per image when it holds one entry per image). Default: None.
+                attribution (sliced per image when it holds one entry per image) unless its
+                ``attribute`` takes none, and used for the scores. Default: None.
             additional_forward_args (Any, optional): extra classifier arguments, as in Captum;
                 tensors in it are per-image. Default: None.
             valid (Tensor, optional): ``(N, 1, H, W)`` bool field of view: Otsu sees only map
@@ -451,13 +460,15 @@ class IterativeAugmentation(Attribution):
             **kwargs: passed to the inner ``attribute`` (``baselines``, ``n_steps``, ...).
 
         Returns:
-            Tensor: ``(N, 1, H, W)`` augmented maps on ``inputs``' device.
+            Tensor or tuple[Tensor]: ``(N, 1, H, W)`` augmented maps on ``inputs``' device (in a
+            one-element tuple for tuple ``inputs``).
         """
-        return self.explain(inputs, target, additional_forward_args, valid, **kwargs).augmented
+        result = self.explain(inputs, target, additional_forward_args, valid, **kwargs)
+        return (result.augmented,) if isinstance(inputs, tuple) else result.augmented
 
     def explain(
         self,
-        inputs: Tensor,
+        inputs: Tensor | tuple[Tensor],
         target: Any = None,
         additional_forward_args: Any = None,
         valid: Tensor | None = None,
@@ -477,7 +488,7 @@ class IterativeAugmentation(Attribution):
         """
         with torch.inference_mode(False):
             # Inference tensors need no clone: the loop works on ``images[index]``, a new tensor.
-            images = check_images(inputs, "inputs").detach()
+            images = check_images(_single_input(inputs), "inputs", volumes=True).detach()
             n = images.shape[0]
             if valid is not None:
                 valid = check_mask_like(valid, images, "valid")
@@ -489,11 +500,11 @@ class IterativeAugmentation(Attribution):
             if kwargs.get("return_convergence_delta"):
                 raise ValueError("`return_convergence_delta=True` is not supported by the loop")
             kwargs.pop("return_convergence_delta", None)
-            batch = _Batch(n, target, additional_forward_args, kwargs, images.device)
+            batch = _Batch(n, target, additional_forward_args, kwargs, images)
             self._warn_training_mode()
             step = self.internal_batch_size or n
             parts = []
-            with _deduplicated_warnings():
+            with _deduplicated_warnings(), output_hook(self._output_modules(), self.output_fn):
                 for start in range(0, n, step):
                     index = torch.arange(start, min(start + step, n), device=images.device)
                     parts.append(self._run(images, index, batch, valid, show_progress))
@@ -513,9 +524,9 @@ class IterativeAugmentation(Attribution):
         device = images.device
         x = images[index]
         fov = None if valid is None else valid[index]
-        n, _, h, w = x.shape
+        n, spatial = x.shape[0], x.shape[2:]
         map_dtype = torch.promote_types(x.dtype, torch.float32)
-        augmented = torch.zeros(n, 1, h, w, dtype=map_dtype, device=device)
+        augmented = torch.zeros(n, 1, *spatial, dtype=map_dtype, device=device)
         initial = torch.zeros_like(augmented)
         iterations = torch.zeros(n, dtype=torch.long, device=device)
         # One column per step, appended as the loop goes (max_iter may be large).
@@ -565,10 +576,10 @@ class IterativeAugmentation(Attribution):
             t += 1
             scores = torch.cat([scores, torch.full_like(scores[:, :1], math.nan)], dim=1)
             weight = math.exp(-self.alpha * t)
-            good4 = good.view(-1, 1, 1, 1)
-            augmented.index_add_(0, active, torch.where(good4, maps, 0.0), alpha=weight)
+            used = good.view(-1, *[1] * (maps.dim() - 1))
+            augmented.index_add_(0, active, torch.where(used, maps, 0.0), alpha=weight)
             iterations.index_add_(0, active, good.long())
-            masks = masks & good4
+            masks = masks & used
             if self.keep_history:
                 history.append((active, maps, masks, good))
             xa = self.inpainter(xa, masks, fa)
@@ -641,13 +652,20 @@ class IterativeAugmentation(Attribution):
         call_kwargs = dict(kwargs)
         if afa is not None:
             call_kwargs["additional_forward_args"] = afa
+        if self._passes_target:
+            call_kwargs["target"] = target
         if isinstance(self.attribution_method, GradientAttribution):
             # Our own copy: Captum would otherwise warn on every call that it set requires_grad.
             x = x.detach().requires_grad_()
         with self._autocast(x.device):
-            attribution = self.attribution_method.attribute(x, target=target, **call_kwargs)
+            attribution = self.attribution_method.attribute(x, **call_kwargs)
         # at least float32 (reduce_attribution promotes half-precision maps)
-        maps = reduce_attribution(attribution, (x.shape[2], x.shape[3]), self.channel_reduction)
+        maps = reduce_attribution(
+            attribution,
+            tuple(x.shape[2:]),
+            self.channel_reduction,
+            reshape_transform=self.reshape_transform,
+        )
         return maps.detach()
 
     def _map_and_score(
@@ -675,8 +693,14 @@ class IterativeAugmentation(Attribution):
         args = () if afa is None else afa
         with torch.no_grad(), self._autocast(x.device):
             output = self.forward_func(x, *args)
+        if first and not isinstance(output, Tensor) and not self._scores_any_output:
+            raise TypeError(
+                f"the model returned {type(output).__name__}, not a tensor, and Captum needs a "
+                "tensor from the forward pass: pass `output_fn=` to take it from the output, e.g. "
+                "`output_fn=lambda out: out.logits` (`score_fn=` alone only changes the scores)"
+            )
         if first and isinstance(output, Tensor) and output.dim() == 2:
-            _check_target_range(target, output.shape[1])
+            check_target_range(target, output.shape[1])
         return self._scores_of(output, target, x.shape[0])
 
     def _scores_of(self, output: Any, target: Any, k: int) -> Tensor:
@@ -715,6 +739,50 @@ class IterativeAugmentation(Attribution):
 
     # -- construction helpers ----------------------------------------------------------------
 
+    @property
+    def _scores_any_output(self) -> bool:
+        """A plain-callable explainer with a custom ``score_fn`` may take non-tensor outputs."""
+        return isinstance(self.attribution_method, CallableAttribution) and (
+            self.score_fn not in SCORES.values()
+        )
+
+    def _output_modules(self) -> list[nn.Module]:
+        """The modules whose output ``output_fn`` replaces: the classifier and the explainer's."""
+        forwards = (self.forward_func, self.attribution_method.forward_func)
+        return [f for f in forwards if isinstance(f, nn.Module)]
+
+    def _check_output_fn(self, output_fn: OutputFn | None) -> OutputFn | None:
+        if output_fn is None:
+            return None
+        if not callable(output_fn):
+            raise TypeError(f"`output_fn` must be callable, got {type(output_fn).__name__}")
+        if not isinstance(self.forward_func, nn.Module):
+            raise TypeError(
+                "`output_fn` is applied through a forward hook and needs an nn.Module classifier; "
+                "a plain forward function can return the tensor itself"
+            )
+        return output_fn
+
+    def _check_reshape_transform(
+        self, reshape_transform: ReshapeTransform | None
+    ) -> ReshapeTransform | None:
+        if reshape_transform is None:
+            return None
+        if not callable(reshape_transform):
+            raise TypeError(
+                f"`reshape_transform` must be callable, got {type(reshape_transform).__name__}"
+            )
+        if isinstance(self.attribution_method, LayerGradCam | GuidedGradCam):
+            name = type(self.attribution_method).__name__
+            raise ValueError(
+                f"`reshape_transform` cannot be used with {name}: it averages the layer's "
+                "gradients over every dimension after the first before returning, which on a "
+                "token layer (N, T, D) is the embedding, not space. Use LayerGradientXActivation "
+                "or LayerActivation on the token layer, or pytorch-grad-cam's GradCAM with its own "
+                "reshape_transform through captum_iterative.integrations.gradcam.CAMAttribution"
+            )
+        return reshape_transform
+
     def _resolve_reuse(self, reuse: bool | str, explicit_forward: bool) -> bool:
         if not isinstance(self.forward_func, nn.Module):
             if reuse is True:
@@ -749,25 +817,6 @@ class IterativeAugmentation(Attribution):
                 UserWarning,
                 stacklevel=4,
             )
-
-
-@contextmanager
-def _deduplicated_warnings() -> Iterator[None]:
-    """Show each distinct warning raised inside the block once, at the end of the block.
-
-    The loop calls the inner attribution up to ``max_iter`` times, and Captum warns on every call
-    (e.g. GuidedBackprop's "Setting backward hooks on ReLU activations").
-    """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    seen: set[tuple[type, str]] = set()
-    for w in caught:
-        key = (w.category, str(w.message))
-        if key in seen:
-            continue
-        seen.add(key)
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _concatenate(parts: Sequence[AugmentationResult]) -> AugmentationResult:

@@ -110,7 +110,8 @@ def otsu_threshold(maps: Tensor, valid: Tensor | None = None, bins: int = 256) -
     equal up to float rounding (which can pick a neighbouring bin only at a near-tie).
 
     Args:
-        maps (Tensor): attribution maps of shape ``(N, 1, H, W)`` or ``(N, H, W)``, float.
+        maps (Tensor): attribution maps of shape ``(N, 1, H, W)`` or ``(N, H, W)``, or volumes
+            ``(N, 1, D, H, W)`` (one threshold per volume), float.
         valid (Tensor, optional): bool mask broadcastable to ``maps`` (e.g. a field of view of shape
             ``(N, 1, H, W)``); only pixels inside it enter the histogram. Default: None.
         bins (int, optional): number of histogram bins. Default: 256.
@@ -172,16 +173,16 @@ def binarize_otsu(maps: Tensor, valid: Tensor | None = None) -> Tensor:
     r"""Binarize each map at its Otsu threshold: ``maps >= otsu_threshold(maps, valid)``.
 
     Args:
-        maps (Tensor): ``(N, 1, H, W)`` float maps.
-        valid (Tensor, optional): ``(N, 1, H, W)`` bool; the threshold is computed on the values
-            inside it and the mask is clipped to it. Default: None.
+        maps (Tensor): ``(N, 1, H, W)`` float maps, or ``(N, 1, D, H, W)`` volumes.
+        valid (Tensor, optional): bool, of ``maps``' shape; the threshold is computed on the
+            values inside it and the mask is clipped to it. Default: None.
 
     Returns:
-        Tensor: ``(N, 1, H, W)`` bool masks. A map whose threshold is ``nan`` (non-finite values)
+        Tensor: bool masks of ``maps``' shape. A map whose threshold is ``nan`` (non-finite values)
         gives an empty mask.
     """
     thr = otsu_threshold(maps, valid)
-    mask = maps >= thr.view(-1, 1, 1, 1).to(maps.dtype)
+    mask = maps >= thr.view(-1, *[1] * (maps.dim() - 1)).to(maps.dtype)
     if valid is not None:
         mask = mask & valid
     return mask

@@ -42,7 +42,6 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -63,6 +62,7 @@ from captum_iterative._files import (
     atomic_write_bytes,
     load_torch_file,
 )
+from captum_iterative._warnings import each_warning_once
 from captum_iterative.experiments.cache import (
     Explanation,
     explanation_path,
@@ -119,8 +119,6 @@ _MAP_SETTINGS: tuple[str, ...] = (
     "batch_size",
     "device",
 )
-#: Captum's note on every GuidedBackprop call ("the hooks will be removed"); not shown by explain.
-_CAPTUM_HOOK_NOTE = "Setting backward hooks on ReLU activations"
 #: Benchmark scripts of ``bench``, in the source checkout's ``benchmarks/`` folder.
 BENCHMARKS: dict[str, str] = {"loop": "bench_loop.py", "inpaint": "bench_inpaint.py"}
 
@@ -1452,13 +1450,11 @@ def _explain(args: argparse.Namespace) -> int:
 
         started = time.perf_counter()
         try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=_CAPTUM_HOOK_NOTE)
-                for first_index in range(0, len(mine), args.batch_size):
-                    batch = mine[first_index : first_index + args.batch_size]
-                    _process_batch(run, batch, tally, say)
-                    bar.update(len(batch))
-                    bar.set_postfix(failed=len(tally.failed))
+            for first_index in range(0, len(mine), args.batch_size):
+                batch = mine[first_index : first_index + args.batch_size]
+                _process_batch(run, batch, tally, say)
+                bar.update(len(batch))
+                bar.set_postfix(failed=len(tally.failed))
         except KeyboardInterrupt as interrupt:  # SIGINT, or SIGTERM as Terminated
             tally.seconds = time.perf_counter() - started
             bar.close()
@@ -1599,7 +1595,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with _sigterm_interrupts(), _determinism(getattr(args, "deterministic", False)):
+        # Captum warns on every attribution call (GuidedBackprop's note on its ReLU hooks, ...):
+        # once per run is enough.
+        with (
+            _sigterm_interrupts(),
+            _determinism(getattr(args, "deterministic", False)),
+            each_warning_once(),
+        ):
             return int(args.handler(args))
     except UsageError as error:
         # Under torchrun every process meets the same usage error (or is told of another's), so

@@ -3,8 +3,10 @@ r"""From an attribution to one map per image at input resolution.
 Step 2 of the method needs :math:`M^t` as an ``m x n`` map, but Captum returns input-shaped
 attributions with ``C`` channels (Saliency, GuidedBackprop, IntegratedGradients, ...) or
 layer-shaped ones at a coarser resolution (LayerGradCam, ...). :func:`reduce_attribution`
-reduces the channels and upsamples layer maps bilinearly with Captum's own
-:meth:`captum.attr.LayerAttribution.interpolate`.
+reduces the channels and upsamples layer maps bilinearly (trilinearly for volumes) with Captum's
+own :meth:`captum.attr.LayerAttribution.interpolate`. Token-shaped layer attributions (a ViT
+block's ``(N, T, D)``) are first brought to ``(N, D, h, w)`` by a ``reshape_transform``, as in
+pytorch-grad-cam.
 """
 
 from __future__ import annotations
@@ -16,10 +18,21 @@ import torch
 from captum.attr import LayerAttribution
 from torch import Tensor
 
-__all__ = ["CHANNEL_REDUCTIONS", "ChannelReduction", "get_channel_reduction", "reduce_attribution"]
+__all__ = [
+    "CHANNEL_REDUCTIONS",
+    "ChannelReduction",
+    "ReshapeTransform",
+    "get_channel_reduction",
+    "reduce_attribution",
+]
 
 #: A channel reduction maps an attribution (N, C, H, W) to a map (N, 1, H, W).
 ChannelReduction = Callable[[Tensor], Tensor]
+#: A reshape transform maps a token-shaped attribution, e.g. (N, 1 + h * w, D), to (N, D, h, w).
+ReshapeTransform = Callable[[Tensor], Tensor]
+
+#: Upsampling mode of layer maps by number of spatial dimensions.
+_INTERPOLATE_MODES: dict[int, str] = {2: "bilinear", 3: "trilinear"}
 
 
 def _abs_max(attr: Tensor) -> Tensor:
@@ -70,41 +83,51 @@ def get_channel_reduction(reduction: str | ChannelReduction) -> ChannelReduction
     return reduction
 
 
-def _check_input_size(input_size: object) -> tuple[int, int]:
-    """``input_size`` as ``(H, W)`` positive ints (TypeError/ValueError naming it otherwise)."""
-    if not isinstance(input_size, tuple | list) or len(input_size) != 2:
-        raise TypeError(f"`input_size` must be an (H, W) tuple of ints, got {input_size!r}")
+def _check_input_size(input_size: object) -> tuple[int, ...]:
+    """``input_size`` as ``(H, W)`` or ``(D, H, W)`` positive ints (TypeError/ValueError)."""
+    if not isinstance(input_size, tuple | list) or len(input_size) not in (2, 3):
+        raise TypeError(
+            f"`input_size` must be an (H, W) or (D, H, W) tuple of ints, got {input_size!r}"
+        )
     if any(isinstance(s, bool) or not isinstance(s, Integral) for s in input_size):
-        raise TypeError(f"`input_size` must be an (H, W) tuple of ints, got {input_size!r}")
-    height, width = int(input_size[0]), int(input_size[1])
-    if height < 1 or width < 1:
+        raise TypeError(
+            f"`input_size` must be an (H, W) or (D, H, W) tuple of ints, got {input_size!r}"
+        )
+    size = tuple(int(s) for s in input_size)
+    if min(size) < 1:
         raise ValueError(f"`input_size` must be positive, got {input_size!r}")
-    return height, width
+    return size
 
 
 def reduce_attribution(
     attribution: Tensor | tuple[Tensor, ...],
-    input_size: tuple[int, int],
+    input_size: tuple[int, ...],
     reduction: str | ChannelReduction = "abs_max",
-    interpolate_mode: str = "bilinear",
+    interpolate_mode: str | None = None,
+    reshape_transform: ReshapeTransform | None = None,
 ) -> Tensor:
     r"""Reduce an attribution to one channel at the input's spatial size.
 
-    The channel reduction is applied first (also to one-channel attributions, so ``"abs_max"``
-    takes ``|a|`` of a signed one-channel map), then maps whose spatial size differs from
-    ``input_size`` (layer attributions) are upsampled with
-    :meth:`captum.attr.LayerAttribution.interpolate` (bilinear by default, ``align_corners=False``).
+    The ``reshape_transform`` is applied first (if given), then the channel reduction (also to
+    one-channel attributions, so ``"abs_max"`` takes ``|a|`` of a signed one-channel map), then
+    maps whose spatial size differs from ``input_size`` (layer attributions) are upsampled with
+    :meth:`captum.attr.LayerAttribution.interpolate` (``align_corners=False``).
 
     Args:
-        attribution (Tensor or tuple[Tensor]): ``(N, C, h, w)`` attribution, or a 1-tuple holding
-            one (as Captum returns for tuple inputs).
-        input_size (tuple[int, int]): ``(H, W)`` of the explained images.
+        attribution (Tensor or tuple[Tensor]): ``(N, C, h, w)`` attribution (``(N, C, d, h, w)``
+            for volumes), or a 1-tuple holding one (as Captum returns for tuple inputs).
+        input_size (tuple[int, ...]): ``(H, W)`` of the explained images (``(D, H, W)`` for
+            volumes).
         reduction (str or callable, optional): a name of :data:`CHANNEL_REDUCTIONS` or a callable
             ``(N, C, h, w) -> (N, 1, h, w)``. Default: ``"abs_max"``.
-        interpolate_mode (str, optional): mode of the upsampling. Default: ``"bilinear"``.
+        interpolate_mode (str, optional): mode of the upsampling. Default: None, ``"bilinear"``
+            for images and ``"trilinear"`` for volumes.
+        reshape_transform (callable, optional): ``attribution -> (N, C, h, w)``, for token-shaped
+            layer attributions such as a ViT block's ``(N, 1 + h * w, D)``. Default: None.
 
     Returns:
-        Tensor: ``(N, 1, H, W)`` map in the attribution's floating dtype.
+        Tensor: ``(N, 1, H, W)`` map (``(N, 1, D, H, W)`` for volumes) in the attribution's
+        floating dtype.
 
     Examples::
 
@@ -113,6 +136,10 @@ def reduce_attribution(
         torch.Size([2, 1, 224, 224])
         >>> cam = torch.rand(2, 1, 28, 28)            # e.g. LayerGradCam output
         >>> reduce_attribution(cam, (224, 224)).shape
+        torch.Size([2, 1, 224, 224])
+        >>> tokens = torch.rand(2, 1 + 14 * 14, 64)   # a ViT block, class token first
+        >>> to_grid = lambda t: t[:, 1:].transpose(1, 2).reshape(2, 64, 14, 14)
+        >>> reduce_attribution(tokens, (224, 224), reshape_transform=to_grid).shape
         torch.Size([2, 1, 224, 224])
     """
     if isinstance(attribution, tuple):
@@ -124,22 +151,37 @@ def reduce_attribution(
         attribution = attribution[0]
     if not isinstance(attribution, Tensor):
         raise TypeError(f"the attribution returned {type(attribution)}, expected a Tensor")
-    if attribution.dim() != 4:
+    size = _check_input_size(input_size)
+    if reshape_transform is not None:
+        shape = tuple(attribution.shape)
+        attribution = reshape_transform(attribution)
+        if not isinstance(attribution, Tensor) or attribution.dim() != 2 + len(size):
+            raise ValueError(
+                f"`reshape_transform` must return a ({'N, C, ' + ', '.join('dhw'[-len(size) :])}) "
+                f"tensor, got {getattr(attribution, 'shape', type(attribution))} from {shape}"
+            )
+    if attribution.dim() != 2 + len(size):
+        kind = "(N, C, H, W)" if len(size) == 2 else "(N, C, D, H, W)"
         raise ValueError(
             f"the attribution has shape {tuple(attribution.shape)}; expected an input-shaped "
-            "(N, C, H, W) attribution or a spatial layer map (N, C', h, w). Token-shaped layer "
-            "outputs (e.g. of a ViT block) cannot be mapped to pixels."
+            f"{kind} attribution or a spatial layer map of as many dimensions. Token-shaped "
+            "layer outputs (e.g. (N, 1 + h * w, D) of a ViT block) need a `reshape_transform=` "
+            "to (N, D, h, w)."
         )
-    size = _check_input_size(input_size)
     if not attribution.is_floating_point():
         attribution = attribution.float()
     fn = get_channel_reduction(reduction)
     reduced = fn(attribution)
-    if reduced.dim() != 4 or reduced.shape[1] != 1 or reduced.shape[0] != attribution.shape[0]:
+    if (
+        reduced.dim() != attribution.dim()
+        or reduced.shape[1] != 1
+        or reduced.shape[0] != attribution.shape[0]
+    ):
         raise ValueError(
             f"`channel_reduction` must return (N, 1, h, w), got {tuple(reduced.shape)} "
             f"from an attribution of shape {tuple(attribution.shape)}"
         )
     if tuple(reduced.shape[2:]) != size:
-        reduced = LayerAttribution.interpolate(reduced, size, interpolate_mode)
+        mode = interpolate_mode or _INTERPOLATE_MODES[len(size)]
+        reduced = LayerAttribution.interpolate(reduced, size, mode)
     return reduced.to(torch.promote_types(reduced.dtype, torch.float32))

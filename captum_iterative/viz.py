@@ -64,7 +64,24 @@ def overlay(image: Any, attr_map: Any, alpha: float = 0.8, cmap: str = "inferno"
 
     The map's opacity grows with the square root of its normalised value, so sparse maps (a few
     strong pixels) stay visible while zero pixels leave the image as it is.
+
+    Args:
+        image (Tensor or array): ``(C, H, W)`` tensor or ``(H, W, C)`` / ``(H, W)`` array (see
+            :func:`to_display_image`), or a batch: an ``(N, C, H, W)`` tensor or array.
+        attr_map (Tensor or array): ``(H, W)`` or ``(1, H, W)``; for a batch of images, a batch
+            of maps ``(N, 1, H, W)`` or ``(N, H, W)`` (``result.augmented`` as it is).
+        alpha (float, optional): the largest opacity of the map. Default: 0.8.
+        cmap (str, optional): matplotlib colormap of the map. Default: ``"inferno"``.
+
+    Returns:
+        np.ndarray: ``(H, W, 3)`` float in [0, 1], or ``(N, H, W, 3)`` for a batch.
     """
+    if np.ndim(image) == 4:
+        if len(attr_map) != len(image):
+            raise ValueError(
+                f"`attr_map` has {len(attr_map)} maps for a batch of {len(image)} images"
+            )
+        return np.stack([overlay(i, m, alpha, cmap) for i, m in zip(image, attr_map, strict=True)])
     base = to_display_image(image)
     norm = normalize_map(attr_map)
     heat = plt.get_cmap(cmap)(norm)[..., :3]

@@ -41,3 +41,40 @@ def blob_image(intensities: list[float], size: int = 48, seed: int = 0) -> torch
         y, x = cells[k]
         img[y - 1 : y + 2, x - 1 : x + 2, :] = value * np.array([1.0, 0.9, 0.8])
     return torch.from_numpy(img).permute(2, 0, 1).contiguous()
+
+
+class BlobScore3d(nn.Module):
+    """:class:`BlobScore` for volumes: strongest response of a 3-D Gaussian on the channel mean."""
+
+    def __init__(self, sigma: float = 1.2, size: int = 7) -> None:
+        super().__init__()
+        r = torch.arange(size, dtype=torch.float64) - size // 2
+        g = torch.exp(
+            -(r[:, None, None] ** 2 + r[None, :, None] ** 2 + r[None, None, :] ** 2)
+            / (2 * sigma**2)
+        )
+        self.conv = nn.Conv3d(1, 1, size, padding=size // 2, bias=False)
+        with torch.no_grad():
+            self.conv.weight.copy_((g / g.sum())[None, None])
+        self.conv.weight.requires_grad_(False)
+        self.pool = nn.AdaptiveMaxPool3d(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gray = x.mean(dim=1, keepdim=True)
+        return self.pool(self.conv(gray.to(self.conv.weight.dtype))).flatten(1).to(x.dtype)
+
+
+#: Centres of the blob cells of :func:`blob_volume` (side 24).
+VOLUME_CELLS = [(z, y, x) for z in (6, 17) for y in (6, 17) for x in (6, 17)]
+
+
+def blob_volume(intensities: list[float], size: int = 24, seed: int = 0) -> torch.Tensor:
+    """(2, size, size, size) float64 volume: dark textured background with 3x3x3 bright blobs.
+
+    Blob ``k`` (intensity ``intensities[k]``) sits at ``VOLUME_CELLS[k]``.
+    """
+    rng = np.random.default_rng(seed)
+    vol = 0.1 + 0.02 * rng.random((2, size, size, size))
+    for value, (z, y, x) in zip(intensities, VOLUME_CELLS, strict=False):
+        vol[:, z - 1 : z + 2, y - 1 : y + 2, x - 1 : x + 2] = value
+    return torch.from_numpy(vol)

@@ -98,13 +98,25 @@ class TinyReLUNet(nn.Module):
         self.head = nn.Linear(4, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gray = x.float().mean(dim=1, keepdim=True)
+        # volumes (N, C, D, H, W), which the loop accepts, are read as (N, 1, D * H, W)
+        gray = x.float().mean(dim=1, keepdim=True).flatten(2, -2)
         return self.head(self.pool(self.relu(self.conv(gray))).flatten(1))
 
 
+class AnyRank(nn.Module):
+    """A 2-D model that also takes volumes (N, C, D, H, W), read as (N, C, D * H, W)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x.flatten(2, -2))
+
+
 def check_result(result: Any, inputs: torch.Tensor, max_iter: int) -> None:
-    n, _, h, w = inputs.shape
-    assert result.augmented.shape == result.initial.shape == (n, 1, h, w)
+    n, spatial = inputs.shape[0], tuple(inputs.shape[2:])
+    assert result.augmented.shape == result.initial.shape == (n, 1, *spatial)
     assert result.augmented.is_floating_point()
     assert bool(torch.isfinite(result.augmented).all()) and bool(
         torch.isfinite(result.initial).all()
@@ -155,7 +167,7 @@ def test_loop_settings(threshold: Any, alpha: Any, max_iter: Any) -> None:
 
 def _mean_fill(images: torch.Tensor, masks: torch.Tensor, valid: Any = None) -> torch.Tensor:
     """A fast inpainter for the fuzzing: masked pixels take the image's mean."""
-    mean = images.mean(dim=(2, 3), keepdim=True).expand_as(images)
+    mean = images.mean(dim=tuple(range(2, images.dim())), keepdim=True).expand_as(images)
     return torch.where(masks, mean, images)
 
 
@@ -209,10 +221,10 @@ def test_explain_inputs_and_targets(
 @given(inputs=image_batches())
 @FUZZ
 def test_valid_masks(inputs: torch.Tensor) -> None:
-    model = BlobScore().double().eval().to(inputs.device)
+    model = AnyRank(BlobScore().double()).eval().to(inputs.device)
     explainer = IterativeAugmentation(Saliency(model), -1.0, max_iter=2, inpainter=_mean_fill)
     shape = tuple(inputs.shape)
-    if len(shape) == 4:
+    if len(shape) in (4, 5):
         valid = torch.rand(shape[0], 1, *shape[2:]) > 0.3
     else:
         valid = torch.ones(shape, dtype=torch.bool)

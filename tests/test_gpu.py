@@ -106,6 +106,24 @@ def test_pyramid_makes_no_host_sync(dilation: int) -> None:
     assert out.shape == images.shape
 
 
+@pytest.mark.parametrize("dilation", [0, 1])
+def test_pyramid_fills_volumes_on_cuda_without_host_sync(dilation: int) -> None:
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(2, 2, 20, 24, 28, generator=g)
+    masks = torch.rand(2, 1, 20, 24, 28, generator=g) > 0.7
+    inpainter = PyramidInpainter(dilation=dilation)
+    cpu = inpainter(images, masks)
+    images, masks = images.cuda(), masks.cuda()
+    inpainter(images, masks)  # warm-up outside the checked region
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        out = inpainter(images, masks)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    torch.testing.assert_close(out.cpu(), cpu, rtol=0, atol=1e-5)
+
+
 def test_compiled_pyramid_matches_eager_on_cuda() -> None:
     images, masks, valid = (t.cuda() for t in _case(n=2, size=64))
     eager = PyramidInpainter()(images, masks, valid)

@@ -65,3 +65,33 @@ def test_bad_shapes_and_names() -> None:
         get_channel_reduction("median")
     with pytest.raises(TypeError, match="channel_reduction"):
         get_channel_reduction(7)  # type: ignore[arg-type]
+
+
+def _to_grid(tokens: torch.Tensor) -> torch.Tensor:
+    """ViT tokens (N, 1 + 4 * 3, D) without the class token, as (N, D, 4, 3)."""
+    return tokens[:, 1:].transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], 4, 3)
+
+
+def test_token_attributions_are_reshaped_before_the_reduction() -> None:
+    tokens = torch.randn(2, 1 + 12, 5)
+    out = reduce_attribution(tokens, (8, 6), "abs_max", reshape_transform=_to_grid)
+    grid = tokens[:, 1:].reshape(2, 4, 3, 5).permute(0, 3, 1, 2)  # patch (r, c) -> pixel block
+    expected = F.interpolate(grid.abs().amax(1, keepdim=True), (8, 6), mode="bilinear")
+    torch.testing.assert_close(out, expected)
+    with pytest.raises(ValueError, match="reshape_transform"):
+        reduce_attribution(tokens, (8, 6), reshape_transform=lambda t: t)
+    with pytest.raises(ValueError, match="reshape_transform=") as caught:
+        reduce_attribution(tokens, (8, 6))
+    assert "(N, 1 + h * w, D)" in str(caught.value)
+
+
+def test_volume_layer_maps_are_upsampled_trilinearly() -> None:
+    layer = torch.randn(2, 3, 3, 4, 5)
+    out = reduce_attribution(layer, (6, 8, 10), "sum")
+    expected = F.interpolate(layer.sum(1, keepdim=True), (6, 8, 10), mode="trilinear")
+    torch.testing.assert_close(out, expected)
+    assert reduce_attribution(layer, (3, 4, 5)).shape == (2, 1, 3, 4, 5)
+    with pytest.raises(ValueError, match=r"\(N, C, D, H, W\)"):
+        reduce_attribution(torch.rand(2, 3, 4, 5), (6, 8, 10))
+    with pytest.raises(TypeError, match="input_size"):
+        reduce_attribution(layer, (6, 8, 10, 12))  # type: ignore[arg-type]

@@ -69,3 +69,17 @@ def test_method_grid_layout() -> None:
     maps = {"A": ([rng.random((12, 12))] * 2, [rng.random((12, 12))] * 2)}
     fig = plot_method_grid(images, maps, titles=["x", "y"], outlines=[np.eye(12, dtype=bool)] * 2)
     assert len(fig.axes) == 2 * 3
+
+
+def test_overlay_accepts_a_batch(blob_model: BlobScore) -> None:
+    images = torch.stack([blob_image([0.9], seed=0), blob_image([0.8, 0.7], seed=1)])
+    maps = IterativeAugmentation(Saliency(blob_model), threshold=0.3).attribute(images)
+    batch = overlay(images, maps)
+    assert batch.shape == (2, 48, 48, 3)
+    for i in range(2):
+        np.testing.assert_array_equal(batch[i], overlay(images[i], maps[i]))
+    hwc = images.permute(0, 2, 3, 1).numpy()
+    np.testing.assert_array_equal(overlay(images.numpy(), maps[:, 0].numpy()), batch)
+    assert overlay(hwc[0], maps[0]).shape == (48, 48, 3)
+    with pytest.raises(ValueError, match="attr_map"):
+        overlay(images, maps[:1])

@@ -34,7 +34,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Real
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import cv2
 import numpy as np
@@ -50,6 +50,7 @@ __all__ = [
     "AMD_RADIUS",
     "DR_RADIUS",
     "REFERENCE_SIZE",
+    "CamelyonFroc",
     "Detection",
     "FrocResult",
     "froc",
@@ -105,6 +106,27 @@ class Detection:
         if self.lesions_hit:
             return "duplicate"
         return "fp" if self.is_fp else "ignored"
+
+
+class CamelyonFroc(NamedTuple):
+    """Detections in the form of the CAMELYON16 evaluation script and of MONAI.
+
+    ``monai.metrics.compute_froc_curve_data(*result.to_camelyon())`` takes it as it is.
+
+    Attributes:
+        fp_probs (np.ndarray): ``(F,)`` float64 scores of the false positives, all images pooled.
+        tp_probs (np.ndarray): ``(num_targets,)`` float64, one entry per lesion: the score of the
+            detection that detected it first (the highest score among the discs touching it),
+            ``-inf`` for a lesion no detection reached. Detected lesions come first, in scan
+            order.
+        num_targets (int): number of lesions over all images.
+        num_images (int): number of images.
+    """
+
+    fp_probs: np.ndarray
+    tp_probs: np.ndarray
+    num_targets: int
+    num_images: int
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -174,6 +196,31 @@ class FrocResult:
         index = np.searchsorted(self.fps_per_image, values, side="right") - 1
         result = self.sensitivity[index]
         return float(result) if result.ndim == 0 else result
+
+    def to_camelyon(self) -> CamelyonFroc:
+        """The detections in the CAMELYON16 / MONAI form (``fp_probs``, ``tp_probs``, ...).
+
+        MONAI's ``compute_froc_curve_data`` on it gives this curve at every threshold it
+        evaluates: all distinct scores but the lowest one, which CAMELYON16's script (and
+        MONAI's copy) reserves for "not detected" (0 there, ``-inf`` here), so when every lesion
+        is detected the point of the lowest score is missing from MONAI's curve. Duplicates and
+        ignored detections are neither false positives nor hits, as in :func:`froc`. A truncated
+        scan exports the detections up to its budget only.
+
+        Returns:
+            CamelyonFroc: ``(fp_probs, tp_probs, num_targets, num_images)``.
+
+        Examples::
+
+            >>> from monai.metrics import compute_froc_curve_data
+            >>> fps_per_image, sensitivity = compute_froc_curve_data(*result.to_camelyon())
+        """
+        flat = [d for dets in self.detections for d in dets]
+        fp_probs = np.array([d.score for d in flat if d.is_fp], dtype=np.float64)
+        hits = [d.score for d in flat for _ in d.lesions_new]
+        missed = np.full(self.n_lesions - len(hits), -np.inf)
+        tp_probs = np.concatenate([np.array(hits, dtype=np.float64), missed])
+        return CamelyonFroc(fp_probs, tp_probs, self.n_lesions, self.n_images)
 
     def plot(self, ax: Axes | None = None, label: str | None = None, **kwargs: Any) -> Axes:
         """Draw the FROC staircase with a logarithmic false-positive axis (the paper's Fig. 3).
@@ -456,21 +503,23 @@ def froc(
     whose average is still 10.
 
     Args:
-        maps (sequence of np.ndarray or Tensor): one ``(H_i, W_i)`` real-valued map per image
-            (an ``(N, H, W)`` array also works). Values must be finite. Not modified.
+        maps (sequence of np.ndarray or Tensor): one ``(H_i, W_i)`` (or ``(1, H_i, W_i)``)
+            real-valued map per image, or one ``(N, 1, H, W)`` or ``(N, H, W)`` array or tensor
+            (``result.augmented`` of the loop as it is). Values must be finite. Not modified.
         masks (sequence of np.ndarray or Tensor): ``(H_i, W_i)`` bool lesion masks, one per
-            map, or integer label images (0 = background, each positive value one lesion, e.g.
-            from :func:`resize_lesion_labels`). An image without lesions still counts: its
-            detections are false positives and it counts in the number of images.
+            map (or the same batched forms as ``maps``), or integer label images (0 = background,
+            each positive value one lesion, e.g. from :func:`resize_lesion_labels`). An image
+            without lesions still counts: its detections are false positives and it counts in
+            the number of images.
         radius (float): detection radius in pixels (>= 0); see :func:`scale_radius`.
         max_detections (int, optional): at most this many detections per image (>= 1);
             the curve then describes the capped scan. Default: None (no cap).
         ignore_masks (sequence of np.ndarray or Tensor, optional): ``(H_i, W_i)`` bool masks
-            (or None entries); a disc hitting no lesion but a True pixel here is neither a true
-            nor a false positive. Default: None.
+            (or None entries, or batched as ``maps``); a disc hitting no lesion but a True pixel
+            here is neither a true nor a false positive. Default: None.
         fov_masks (sequence of np.ndarray or Tensor, optional): ``(H_i, W_i)`` bool
-            field-of-view masks (or None entries); pixels outside are never detection centres.
-            Default: None.
+            field-of-view masks (or None entries, or batched as ``maps``); pixels outside are
+            never detection centres. Default: None.
         duplicates (str, optional): ``"ignore"`` (a disc hitting only detected lesions counts
             neither way) or ``"fp"`` (it is a false positive). Default: ``"ignore"``.
         connectivity (int, optional): 8 or 4, the pixel connectivity defining a lesion.
@@ -510,6 +559,9 @@ def froc(
         raise ValueError(f'`normalize` must be None, "max" or "minmax", got {normalize!r}')
     skimage_connectivity = _skimage_connectivity(connectivity)
 
+    maps, masks = _per_image(maps, "maps"), _per_image(masks, "masks")
+    ignore_masks = _per_image(ignore_masks, "ignore_masks")
+    fov_masks = _per_image(fov_masks, "fov_masks")
     n_images = _check_sequence(maps, "maps", None)
     _check_sequence(masks, "masks", n_images)
     if ignore_masks is not None:
@@ -684,6 +736,18 @@ def _check_real(value: object, name: str, minimum: float) -> float:
     return out
 
 
+def _per_image(value: Any, name: str) -> Any:
+    """A batch ``(N, 1, H, W)`` (the loop's output shape) as ``(N, H, W)``; others as they are."""
+    if isinstance(value, np.ndarray | torch.Tensor) and value.ndim == 4:
+        if value.shape[1] != 1:
+            raise ValueError(
+                f"`{name}` as one array must be (N, 1, H, W) or (N, H, W), got shape "
+                f"{tuple(value.shape)}"
+            )
+        return value[:, 0]
+    return value
+
+
 def _check_sequence(value: object, name: str, length: int | None) -> int:
     if isinstance(value, np.ndarray | torch.Tensor) and value.ndim == 2:
         raise ValueError(
@@ -700,9 +764,10 @@ def _check_sequence(value: object, name: str, length: int | None) -> int:
 
 
 def _to_numpy(value: object, name: str) -> np.ndarray:
+    """One image's map or mask as an array; a ``(1, H, W)`` entry (a loop map) as ``(H, W)``."""
     value = tensor_to_numpy(value)
     if isinstance(value, np.ndarray):
-        return value
+        return value[0] if value.ndim == 3 and value.shape[0] == 1 else value
     raise TypeError(f"`{name}` must be a numpy array or a torch tensor, got {type(value).__name__}")
 
 

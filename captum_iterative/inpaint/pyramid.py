@@ -18,6 +18,9 @@ Lumigraph", SIGGRAPH 1996):
    upsampled coarse values. At full resolution the weights are 0 or 1, so the known pixels keep
    their exact value and the sweeps relax the masked pixels (inside ``valid``) only.
 
+Volumes ``(N, C, D, H, W)`` are filled the same way in 3-D: the separable filter along the three
+axes, trilinear upsampling, and 6-neighbour Jacobi sweeps.
+
 The number of levels and every tensor shape depend only on ``(H, W)``: there is no data-dependent
 Python control flow and no host synchronisation, so the fill runs asynchronously on a GPU and can
 be compiled with :func:`torch.compile` (``compile=True``).
@@ -52,63 +55,81 @@ def _binomial_taps(dtype: torch.dtype, device: torch.device) -> Tensor:
     return taps
 
 
-def _level_shapes(height: int, width: int, min_size: int) -> list[tuple[int, int]]:
+def _level_shapes(shape: tuple[int, ...], min_size: int) -> list[tuple[int, ...]]:
     """Sizes of the pyramid levels, finest first: halve (rounding up) each side above min_size."""
-    shapes = [(height, width)]
-    while height > min_size or width > min_size:
-        height = -(-height // 2) if height > min_size else height
-        width = -(-width // 2) if width > min_size else width
-        shapes.append((height, width))
+    shapes = [shape]
+    while any(side > min_size for side in shape):
+        shape = tuple(-(-side // 2) if side > min_size else side for side in shape)
+        shapes.append(shape)
     return shapes
 
 
-def _pull(stack: Tensor, size: tuple[int, int], taps: Tensor) -> Tensor:
-    """One pull step: filter and subsample ``stack`` (N, K, h, w) to ``size`` (h', w').
+#: Convolution by number of spatial dimensions.
+_CONV = {2: F.conv2d, 3: F.conv3d}
+#: Upsampling mode by number of spatial dimensions.
+_LINEAR = {2: "bilinear", 3: "trilinear"}
+
+
+def _pull(stack: Tensor, size: tuple[int, ...], taps: Tensor) -> Tensor:
+    """One pull step: filter and subsample ``stack`` (N, K, *sides) to ``size``.
 
     Each halved axis is zero-padded by 1 before and ``1 + side % 2`` after, so output pixel ``j``
-    is centred on input position ``2 j + 0.5`` and ``h' = ceil(h / 2)``; an axis that keeps its
-    size is not filtered.
+    is centred on input position ``2 j + 0.5`` and the new side is ``ceil(side / 2)``; an axis
+    that keeps its size is not filtered.
     """
-    h, w = stack.shape[2:]
-    halve_h, halve_w = size[0] != h, size[1] != w
+    sides = stack.shape[2:]
+    halve = [new != old for new, old in zip(size, sides, strict=True)]
     one = taps.new_ones(1)
-    kernel = torch.outer(taps if halve_h else one, taps if halve_w else one)
+    factors = [taps if h else one for h in halve]
+    kernel = factors[0]
+    for factor in factors[1:]:
+        kernel = kernel[..., None] * factor
     channels = stack.shape[1]
-    padding: tuple[int, ...] = (1, 1 + w % 2) if halve_w else (0, 0)
-    padding += (1, 1 + h % 2) if halve_h else (0, 0)
-    return F.conv2d(
+    padding: tuple[int, ...] = ()
+    for side, h in zip(reversed(sides), reversed(halve), strict=True):  # F.pad: last axis first
+        padding += (1, 1 + side % 2) if h else (0, 0)
+    return _CONV[len(sides)](
         F.pad(stack, padding),
         kernel.expand(channels, 1, *kernel.shape),
-        stride=(1 + halve_h, 1 + halve_w),
+        stride=tuple(1 + h for h in halve),
         groups=channels,
     )
 
 
-def _push(coarse: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinear upsampling of ``coarse`` (N, C, h, w) by 2 along each axis that was halved.
+def _push(coarse: Tensor, size: tuple[int, ...]) -> Tensor:
+    """(Bi/tri)linear upsampling of ``coarse`` (N, C, *sides) by 2 along each halved axis.
 
     With ``align_corners=False`` a factor of 2 maps coarse pixel ``j`` to fine position
     ``2 j + 0.5``, where :func:`_pull` centred it; the extra last row/column of an odd side is
     cropped.
     """
-    h, w = coarse.shape[2:]
+    sides = coarse.shape[2:]
     # consecutive levels differ along at least one axis
-    scale = (2.0 if size[0] != h else 1.0, 2.0 if size[1] != w else 1.0)
-    up = F.interpolate(coarse, scale_factor=scale, mode="bilinear", align_corners=False)
-    return up[:, :, : size[0], : size[1]]
+    scale = tuple(2.0 if new != old else 1.0 for new, old in zip(size, sides, strict=True))
+    up = F.interpolate(coarse, scale_factor=scale, mode=_LINEAR[len(sides)], align_corners=False)
+    return up[(slice(None), slice(None), *(slice(0, side) for side in size))]
 
 
 def _relax(value: Tensor, holes: Tensor, sweeps: int) -> Tensor:
-    """``sweeps`` Jacobi sweeps: ``holes`` (N, 1, h, w) pixels take their 4-neighbour mean.
+    """``sweeps`` Jacobi sweeps: ``holes`` pixels take the mean of their axis neighbours.
 
-    The border is replicated (a zero-flux boundary). Returns a new tensor.
+    4 neighbours for images (N, C, h, w), 6 for volumes (N, C, d, h, w). The border is replicated
+    (a zero-flux boundary). Returns a new tensor.
     """
+    dims = value.dim() - 2
+    inner = slice(1, -1)
     for _ in range(sweeps):
-        padded = F.pad(value, (1, 1, 1, 1), mode="replicate")
-        mean = padded[:, :, :-2, 1:-1] + padded[:, :, 2:, 1:-1]
-        mean += padded[:, :, 1:-1, :-2]
-        mean += padded[:, :, 1:-1, 2:]
-        mean *= 0.25
+        padded = F.pad(value, (1, 1) * dims, mode="replicate")
+        terms = []
+        for axis in range(dims):
+            for shifted in (slice(None, -2), slice(2, None)):
+                index = [inner] * dims
+                index[axis] = shifted
+                terms.append(padded[(slice(None), slice(None), *index)])
+        mean = terms[0] + terms[1]
+        for term in terms[2:]:
+            mean += term
+        mean *= 1.0 / (2 * dims)
         value = torch.where(holes, mean, value)
     return value
 
@@ -146,20 +167,21 @@ def push_pull_fill(
     channels = x.shape[1]
     tiny = torch.finfo(dtype).tiny
     taps = _binomial_taps(dtype, x.device)
-    shapes = _level_shapes(x.shape[2], x.shape[3], min_size)
+    shapes = _level_shapes(tuple(x.shape[2:]), min_size)
+    space = tuple(range(2, x.dim()))
 
     levels = [torch.cat([x * weight, weight], dim=1)]
     for size in shapes[1:]:
         levels.append(_pull(levels[-1], size, taps))
 
-    total = levels[0].sum(dim=(2, 3), keepdim=True)
+    total = levels[0].sum(dim=space, keepdim=True)
     known_mean = total[:, :channels] / total[:, channels:].clamp_min(tiny)
     if valid is None:
-        region_mean = x.mean(dim=(2, 3), keepdim=True)
+        region_mean = x.mean(dim=space, keepdim=True)
     else:
         inside = valid.to(dtype)
-        region_mean = (x * inside).sum(dim=(2, 3), keepdim=True) / inside.sum(
-            dim=(2, 3), keepdim=True
+        region_mean = (x * inside).sum(dim=space, keepdim=True) / inside.sum(
+            dim=space, keepdim=True
         ).clamp_min(1.0)
     value = torch.where(total[:, channels:] > 0, known_mean, region_mean)
 
@@ -180,16 +202,17 @@ def push_pull_fill(
 class PyramidInpainter(Inpainter):
     r"""Push-pull pyramid inpainting on the images' device (GPU friendly, batched).
 
-    See the module documentation for the algorithm. Every batch of a given ``(H, W)`` is filled
+    Fills images ``(N, C, H, W)`` and volumes ``(N, C, D, H, W)``. See the module documentation
+    for the algorithm. Every batch of a given ``(H, W)`` is filled
     by the same sequence of tensor operations whatever its masks: with ``L`` pull levels
     (``L = 7`` at 512 x 512) and ``s = smoothing_sweeps``, about ``20 + 15 L + 14 s (L + 1)``
     aten operations, half of them views (460 dispatched, 229 computing, at 512 x 512 with the
     defaults). Nothing is copied to the host and nothing waits for the device.
 
     Args:
-        smoothing_sweeps (int, optional): 4-neighbour Jacobi sweeps on the unknown pixels of
-            every level after the push. Default: 3.
-        min_size (int, optional): the pyramid stops when both sides are at most this size.
+        smoothing_sweeps (int, optional): 4-neighbour (6 for volumes) Jacobi sweeps on the
+            unknown pixels of every level after the push. Default: 3.
+        min_size (int, optional): the pyramid stops when every side is at most this size.
             Default: 4.
         dilation (int, optional): see :class:`~captum_iterative.inpaint.Inpainter`. Default: 0.
         compile (bool, optional): run the fill through :func:`torch.compile` (compiled on the
@@ -203,6 +226,8 @@ class PyramidInpainter(Inpainter):
         >>> masks[:, :, 20:30, 20:30] = True
         >>> out = inpainter(images, masks)      # (2, 3, 64, 64); only the squares changed
     """
+
+    spatial_dims = (2, 3)
 
     def __init__(
         self,

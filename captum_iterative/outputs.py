@@ -1,0 +1,188 @@
+r"""From a model output to one score per image: structured outputs and score presets.
+
+The loop compares one score per image with ``th_pred``. Two things stand between a model and that
+score:
+
+- **Structured outputs.** HuggingFace models return a ``ModelOutput`` (``out.logits``), others a
+  dict or a tuple. Captum needs a tensor from the forward function too, so ``output_fn`` (e.g.
+  ``lambda out: out.logits``) is applied to the model's output through a forward hook
+  (:func:`output_hook`) while the loop runs: Captum's forward, the loop's scoring and the reuse
+  of the attribution's forward pass all see the tensor.
+- **Score presets** (:data:`SCORES`): ``"logit"`` (the output as it is: the single output, or the
+  target's column), ``"sigmoid"`` (its sigmoid) and ``"softmax"`` (the target's softmax
+  probability over the ``K >= 2`` outputs). The threshold is in the preset's units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "SCORES",
+    "OutputFn",
+    "ScoreFn",
+    "default_score",
+    "get_score_fn",
+    "output_hook",
+    "sigmoid_score",
+    "softmax_score",
+]
+
+#: ``score_fn(output, target) -> (N,)``: one score per image from the model output.
+ScoreFn = Callable[[Tensor, Any], Tensor]
+#: ``output_fn(output) -> Tensor``: the tensor of a structured model output (``out.logits``).
+OutputFn = Callable[[Any], Tensor]
+
+_OUTPUT_HINT = (
+    "pass `output_fn=` to take the tensor from it, e.g. `output_fn=lambda out: out.logits` "
+    "(Captum needs a tensor from the forward pass too, so `score_fn=` alone cannot fix this)"
+)
+
+
+def default_score(output: Tensor, target: Any) -> Tensor:
+    r"""One score per image from a model output: the ``"logit"`` preset.
+
+    Args:
+        output (Tensor): ``(N,)``, ``(N, 1)`` or ``(N, K)`` model output.
+        target (int, Tensor, list or None): Captum-style target. Ignored for single-output models
+            (where only 0 and -1 are valid); for ``K > 1`` outputs, selects the column (an int,
+            or one index per image). An index outside ``[-K, K)`` raises ``ValueError``.
+
+    Returns:
+        Tensor: ``(N,)`` scores.
+    """
+    if not isinstance(output, Tensor):
+        raise TypeError(f"the model returned {type(output).__name__}, not a tensor; {_OUTPUT_HINT}")
+    if output.dim() == 1:
+        return output
+    if output.dim() != 2:
+        raise ValueError(
+            f"the model output has shape {tuple(output.shape)}; pass `score_fn=` to map it to one "
+            "score per image"
+        )
+    check_target_range(target, output.shape[1], tensors=False)
+    if output.shape[1] == 1:
+        return output[:, 0]
+    if target is None:
+        raise ValueError(
+            f"the model has {output.shape[1]} outputs: pass `target=` to choose the scored column "
+            "(or `score_fn=`)"
+        )
+    if isinstance(target, int):
+        return output[:, target]
+    index = torch.as_tensor(target, device=output.device).long().reshape(-1)
+    # remainder: negative indices count from the end, as for an int
+    index = index.remainder(output.shape[1]).expand(output.shape[0])
+    return output.gather(1, index[:, None])[:, 0]
+
+
+def sigmoid_score(output: Tensor, target: Any) -> Tensor:
+    """The ``"sigmoid"`` preset: ``sigmoid`` of :func:`default_score` (multi-label or binary)."""
+    return torch.sigmoid(default_score(output, target))
+
+
+def softmax_score(output: Tensor, target: Any) -> Tensor:
+    """The ``"softmax"`` preset: the target's probability under a softmax over ``K >= 2`` outputs.
+
+    Raises:
+        ValueError: for a model with a single output (its softmax is always 1).
+    """
+    if isinstance(output, Tensor) and (output.dim() == 1 or output.shape[-1] == 1):
+        raise ValueError(
+            'score="softmax" needs a model with K >= 2 outputs (the softmax of one output is '
+            'always 1); use score="sigmoid" for a single logit'
+        )
+    if isinstance(output, Tensor) and output.dim() == 2:
+        output = torch.softmax(output, dim=1)
+    return default_score(output, target)
+
+
+#: Registry of the score presets of ``IterativeAugmentation(score=...)``; the threshold is in
+#: the preset's units (a probability for ``"sigmoid"`` and ``"softmax"``).
+SCORES: dict[str, ScoreFn] = {
+    "logit": default_score,
+    "sigmoid": sigmoid_score,
+    "softmax": softmax_score,
+}
+
+
+def get_score_fn(score: str | None, score_fn: ScoreFn | None) -> ScoreFn:
+    """Resolve ``score=`` (a name of :data:`SCORES`) and ``score_fn=`` (a callable) to one scorer.
+
+    Args:
+        score (str, optional): a preset name. Default: None.
+        score_fn (callable, optional): ``(output, target) -> (N,)``. Default: None.
+
+    Returns:
+        callable: the scorer; :func:`default_score` when neither is given.
+    """
+    if score is not None and score_fn is not None:
+        raise ValueError("pass either `score=` (a preset name) or `score_fn=` (a callable)")
+    if score_fn is not None:
+        if not callable(score_fn):
+            raise TypeError(f"`score_fn` must be callable, got {type(score_fn).__name__}")
+        return score_fn
+    if score is None:
+        return default_score
+    if not isinstance(score, str) or score not in SCORES:
+        raise ValueError(f"`score` must be one of {sorted(SCORES)}, got {score!r}")
+    return SCORES[score]
+
+
+def check_target_range(target: Any, columns: int, tensors: bool = True) -> None:
+    """Refuse column indices outside ``[-columns, columns)`` (Captum would raise IndexError).
+
+    Checking a tensor target reads it on the host (a device sync), so the loop does it once, on
+    its first forward pass, and :func:`default_score` (called every iteration) only checks ints.
+    """
+    if isinstance(target, tuple) and len(target) == 1:
+        target = target[0]
+    if isinstance(target, int):
+        bad = not -columns <= target < columns
+    elif isinstance(target, Tensor) and tensors:
+        bad = bool(((target < -columns) | (target >= columns)).any())
+    else:
+        return
+    if bad:
+        shown = target.tolist() if isinstance(target, Tensor) else target
+        raise ValueError(f"`target` {shown} is out of range for a model with {columns} output(s)")
+
+
+@contextmanager
+def output_hook(modules: Sequence[nn.Module], output_fn: OutputFn | None) -> Iterator[None]:
+    """Apply ``output_fn`` to the output of each of ``modules`` while the block runs.
+
+    A forward hook that returns a value replaces the module's output, so every caller of the
+    model inside the block (Captum's forward, the loop's scoring, other hooks registered later)
+    sees ``output_fn(output)``. The hooks are removed on exit, also when the block raises.
+
+    Args:
+        modules (sequence of nn.Module): the classifier module(s), each hooked once.
+        output_fn (callable, optional): ``output -> Tensor``; None hooks nothing. Default: None.
+    """
+    if output_fn is None:
+        yield
+        return
+
+    def hook(_module: nn.Module, _args: Any, output: Any) -> Tensor:
+        tensor = output_fn(output)
+        if not isinstance(tensor, Tensor):
+            raise TypeError(
+                f"`output_fn` must return a tensor, got {type(tensor).__name__} from a model "
+                f"output of type {type(output).__name__}"
+            )
+        return tensor
+
+    handles = []
+    try:
+        for module in {id(m): m for m in modules}.values():
+            handles.append(module.register_forward_hook(hook))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()

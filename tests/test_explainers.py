@@ -1,0 +1,59 @@
+"""Explainers that are not Captum objects, and methods whose attribute takes no target."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from captum.attr import LayerActivation, NoiseTunnel, Saliency
+from helpers import BlobScore
+
+from captum_iterative import CallableAttribution, IterativeAugmentation
+from captum_iterative.explainers import accepts_target, as_attribution
+
+
+def test_callable_attribution_returns_tensors_on_the_inputs_device(blob_model: BlobScore) -> None:
+    seen = {}
+
+    def gradient(inputs: torch.Tensor, target: object, **kwargs: object) -> np.ndarray:
+        seen.update(target=target, kwargs=kwargs, requires_grad=inputs.requires_grad)
+        (grad,) = torch.autograd.grad(blob_model(inputs).sum(), inputs)
+        return grad.numpy()
+
+    explainer = CallableAttribution(gradient, blob_model)
+    x = torch.rand(2, 3, 16, 16, dtype=torch.float64)
+    with torch.no_grad():  # the callable still gets gradients
+        out = explainer.attribute(x, target=0, flag=True)
+    assert isinstance(out, torch.Tensor) and out.shape == x.shape
+    expected = Saliency(blob_model).attribute(x.clone().requires_grad_(), abs=False)
+    torch.testing.assert_close(out, expected)
+    assert seen == {"target": 0, "kwargs": {"flag": True}, "requires_grad": True}
+    assert "gradient" in repr(explainer)
+
+
+def test_callable_attribution_refuses_other_results(blob_model: BlobScore) -> None:
+    explainer = CallableAttribution(lambda x, target: [1, 2], blob_model)
+    with pytest.raises(TypeError, match="tensor or a numpy array"):
+        explainer.attribute(torch.rand(1, 3, 8, 8))
+
+
+def test_as_attribution(blob_model: BlobScore) -> None:
+    saliency = Saliency(blob_model)
+    assert as_attribution(saliency, None) is saliency
+    wrapped = as_attribution(lambda x, target: x, blob_model)
+    assert isinstance(wrapped, CallableAttribution) and wrapped.forward_func is blob_model
+    with pytest.raises(TypeError, match="forward_func="):
+        as_attribution(lambda x, target: x, None)
+    with pytest.raises(TypeError, match=r"Saliency\(model\)"):
+        as_attribution(Saliency, blob_model)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="callable"):
+        as_attribution(3, blob_model)  # type: ignore[arg-type]
+
+
+def test_accepts_target(blob_model: BlobScore) -> None:
+    assert accepts_target(Saliency(blob_model))
+    assert not accepts_target(LayerActivation(blob_model, blob_model.conv))
+    assert accepts_target(NoiseTunnel(Saliency(blob_model)))  # **kwargs
+    assert accepts_target(CallableAttribution(lambda x, target: x, blob_model))
+    loop = IterativeAugmentation(Saliency(blob_model), threshold=0.0)
+    assert accepts_target(loop)

@@ -1,0 +1,31 @@
+"""The optional integrations stay optional: not in the default install, never imported by the core."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from importlib.metadata import requires
+
+EXTRAS = {"quantus": "quantus", "monai": "monai", "gradcam": "grad-cam"}
+
+
+def test_extras_are_declared_and_dev_includes_them() -> None:
+    # the installed metadata: what pip resolves for `pip install captum-iterative[...]`
+    requirements = requires("captum-iterative") or []
+    default = [r for r in requirements if "extra ==" not in r]
+    for extra, package in EXTRAS.items():
+        assert any(r.startswith(package) and f'extra == "{extra}"' in r for r in requirements)
+        assert not any(r.startswith(package) for r in default)
+    (dev,) = [r for r in requirements if r.startswith("captum-iterative[")]
+    assert 'extra == "dev"' in dev
+    assert set(re.findall(r"\[(.*)\]", dev)[0].split(",")) == set(EXTRAS)
+
+
+def test_importing_the_package_and_its_integrations_imports_no_extra() -> None:
+    code = (
+        "import sys, captum_iterative, captum_iterative.integrations, captum_iterative.cli; "
+        "print(sorted(m for m in ('quantus', 'monai', 'pytorch_grad_cam') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
