@@ -96,6 +96,8 @@ ROOT_ENV: dict[str, str] = {
     "diaretdb1": "DIARETDB1_ROOT",
     "aptos2019": "APTOS_ROOT",
     "aptos": "APTOS_ROOT",
+    "dr600": "DR600_ROOT",
+    "dr-image-dataset": "DR600_ROOT",
 }
 #: The fields of :class:`ExperimentConfig` that ``explain`` uses (recorded in the manifest).
 _MAP_SETTINGS: tuple[str, ...] = (

@@ -8,6 +8,7 @@ the reverse. Submodules: ``preprocess`` (field of view, crop, resize, Graham enh
 
 from captum_iterative.fundus.datasets import (
     APTOS2019,
+    DR600,
     DiaretDB1,
     EOphtha,
     EyePACS,
@@ -56,6 +57,7 @@ from captum_iterative.fundus.types import AMD_LESIONS, DR_LESIONS, FundusSample
 __all__ = [
     "AMD_LESIONS",
     "APTOS2019",
+    "DR600",
     "DR_LESIONS",
     "ClassifierInfo",
     "DiaretDB1",
