@@ -1,4 +1,5 @@
-"""Atomic file writes: a hidden temporary file in the target's folder, renamed when complete.
+"""Atomic file writes (a hidden temporary file in the target's folder, renamed when complete) and
+file digests.
 
 Every file the package writes (explanation caches, reports, checkpoints, manifests) goes through
 :func:`atomic_path`, so an interrupted run never leaves a half-written file under the final name;
@@ -7,13 +8,14 @@ leftovers are hidden files matching ``.<stem>.*.tmp<suffix>`` (see :data:`TEMP_G
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["TEMP_GLOB", "atomic_path", "atomic_write_bytes"]
+__all__ = ["TEMP_GLOB", "atomic_path", "atomic_write_bytes", "file_sha256"]
 
 #: Glob matching the temporary files of interrupted writes (in the target's folder).
 TEMP_GLOB = ".*.tmp*"
@@ -55,3 +57,12 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes, as 64 hexadecimal digits (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

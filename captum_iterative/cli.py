@@ -53,7 +53,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from captum_iterative._env import software_versions
-from captum_iterative._files import TEMP_GLOB, atomic_write_bytes
+from captum_iterative._files import TEMP_GLOB, atomic_write_bytes, file_sha256
 from captum_iterative.experiments.cache import (
     Explanation,
     explanation_path,
@@ -1104,14 +1104,6 @@ def _image_list_sha256(items: Sequence[_Item]) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _manifest(
     args: argparse.Namespace,
     run: _ExplainRun,
@@ -1126,7 +1118,7 @@ def _manifest(
     classifier = dict(run.classifier.record)
     checkpoint = classifier.get("checkpoint") or classifier.get("weights")
     if checkpoint and Path(checkpoint).is_file():
-        classifier["sha256"] = _file_sha256(Path(checkpoint))
+        classifier["sha256"] = file_sha256(checkpoint)
     return {
         "format": MANIFEST_FORMAT,
         "command": shlex.join([PROG, *sys.argv[1:]]),
