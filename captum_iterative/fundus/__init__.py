@@ -56,6 +56,7 @@ from captum_iterative.fundus.synthetic import (
 )
 from captum_iterative.fundus.train import (
     ClassifierInfo,
+    InitWeights,
     load_classifier,
     load_default_classifier,
     train_classifier,
@@ -77,6 +78,7 @@ __all__ = [
     "FundusTransform",
     "IDRiD",
     "ImageMaskFolder",
+    "InitWeights",
     "PreprocessedFundus",
     "SyntheticFundus",
     "SyntheticFundusDataset",

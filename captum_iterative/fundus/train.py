@@ -482,6 +482,7 @@ def train_classifier(
     preprocessing: Mapping[str, Any] | None = None,
     create_kwargs: Mapping[str, Any] | None = None,
     init: InitWeights | None = None,
+    channels_last: bool = False,
     progress: bool = True,
 ) -> TrainResult:
     r"""Train ``arch`` to regress the grade and keep the epoch with the best validation AUC.
@@ -528,6 +529,11 @@ def train_classifier(
             state dict), recorded with the file's SHA-256 in both checkpoints. With
             ``resume`` the weights come from the last checkpoint, and ``init``, if given, must
             be the file the run started from. Default: ``None`` (random weights from ``seed``)
+        channels_last (bool, optional): keep the model and every training batch in
+            ``torch.channels_last`` memory format. On CPU this is much faster for
+            depthwise-convolution networks (EfficientNet-Lite0, 512 px, batch 8, 2 cores: about
+            0.3 instead of about 1 s per image per step) and may be slower for others (measure);
+            results equal the default layout's up to float rounding. Default: ``False``
         progress (bool, optional): show tqdm progress bars. Default: ``True``
 
     Returns:
@@ -579,6 +585,8 @@ def train_classifier(
         model = init.build(arch, kwargs).to(device)
     else:
         model = create_classifier(arch, **kwargs).to(device)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     if state is not None:
         model.load_state_dict(state["state_dict"])
@@ -628,6 +636,7 @@ def train_classifier(
             x = images.to(device).float() / 255.0
             if augmentation is not None:
                 x = augmentation(x)
+            x = x.contiguous(memory_format=memory_format)
             y = grades.to(device).float()
             loss = loss_fn(model(x)[:, 0], y)
             optimizer.zero_grad(set_to_none=True)
@@ -677,6 +686,7 @@ def train_classifier(
                     "batch_size": batch_size,
                     "seed": seed,
                     "epochs": epochs,
+                    "channels_last": channels_last,
                 },
             },
             last_path,
@@ -1002,6 +1012,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true", help="continue from <out>.last")
     parser.add_argument("--no-augment", action="store_true")
     parser.add_argument("--no-balance", action="store_true")
+    parser.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="train in channels_last memory format (on CPU about 3x faster for "
+        "efficientnet_lite0; measure for other networks)",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=0, help="preprocessing processes")
@@ -1145,6 +1161,7 @@ def _train_main(args: argparse.Namespace) -> dict[str, Any]:
         },
         create_kwargs=create_kwargs,
         init=init,
+        channels_last=args.channels_last,
     )
     model, info = load_classifier(result.checkpoint)
     start = result.init or {"source": "random", "seed": args.seed}
@@ -1173,6 +1190,7 @@ def _train_main(args: argparse.Namespace) -> dict[str, Any]:
             "augment": not args.no_augment,
             "balance": not args.no_balance,
             "seed": args.seed,
+            "channels_last": args.channels_last,
         },
         "best_epoch": result.best_epoch,
         "th_pred": result.th_pred,

@@ -235,6 +235,21 @@ def test_resume_keeps_the_init_record(tmp_path: Path, trained: tuple[Path, objec
         _train(tmp_path / "scratch.pt", epochs=2, init=init, resume=True)
 
 
+def test_channels_last_trains_the_same_model(tmp_path: Path) -> None:
+    plain = _train(tmp_path / "a" / "m.pt", epochs=1)
+    fast = _train(tmp_path / "b" / "m.pt", epochs=1, channels_last=True)
+    # The same steps in another memory layout: convolutions sum in another order, so losses
+    # agree to float rounding (relative 1e-7 here; another seed: 0.9).
+    assert fast.history[0]["train_loss"] == pytest.approx(plain.history[0]["train_loss"], rel=1e-4)
+    last = torch.load(fast.last_checkpoint, weights_only=True)
+    assert last["train_config"]["channels_last"] is True
+    model, _ = load_classifier(fast.checkpoint)
+    reference, _ = load_classifier(plain.checkpoint)
+    x = _val_images().float() / 255
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x), rtol=1e-3, atol=1e-3)
+
+
 def test_load_other_architecture_raises(tmp_path: Path, trained: tuple[Path, object]) -> None:
     out, _ = trained
     with pytest.raises(ValueError, match=r"'vgg_tiny'.*'test_resnet'"):

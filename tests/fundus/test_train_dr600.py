@@ -110,6 +110,7 @@ def test_fine_tune_from_the_aptos_checkpoint(tmp_path: Path, replica: Path) -> N
         "augment": True,
         "balance": True,
         "seed": 1,
+        "channels_last": False,
     }
     assert summary["command"].startswith(
         "python -m captum_iterative.fundus.train --data dr600 --root "
@@ -134,6 +135,7 @@ def test_imagenet_weights_by_order_with_relu(
     weights, source = lite0_file
     out = tmp_path / "lite0.pt"
     arch = ["--arch", "efficientnet_lite0", "--act", "relu", "--epochs", "1", "--lr", "1e-6"]
+    arch.append("--channels-last")
     init = ["--imagenet-weights", str(weights), "--weights-by-order"]
     summary = main(_argv(replica, out, *arch, *init))
     assert summary["init"] == {
@@ -143,6 +145,7 @@ def test_imagenet_weights_by_order_with_relu(
         "by_order": True,
         "activation": {"act_layer": "relu", "modules": {"ReLU": 33}},
     }
+    assert summary["train_config"]["channels_last"] is True
     model, info = load_classifier(out)
     assert info.create_kwargs == {"num_outputs": 1, "act_layer": "relu"}
     assert _relu_count(model) == 33
