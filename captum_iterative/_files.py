@@ -1,4 +1,5 @@
-"""Files the package writes and reads: atomic writes, and safe reading of ``torch.save`` files.
+"""Files the package writes and reads: atomic writes, file digests, and safe reading of
+``torch.save`` files.
 
 Every file the package writes (explanation caches, reports, checkpoints, manifests) goes through
 :func:`atomic_path`, so an interrupted run never leaves a half-written file under the final name;
@@ -11,6 +12,7 @@ file, with one clear line naming the file and the cause when it cannot be read.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -26,6 +28,7 @@ __all__ = [
     "UnreadableTorchFile",
     "atomic_path",
     "atomic_write_bytes",
+    "file_sha256",
     "load_torch_file",
 ]
 
@@ -69,6 +72,15 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes, as 64 hexadecimal digits (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 #: First bytes of the zip archive that ``torch.save`` writes (PyTorch >= 1.6).

@@ -60,6 +60,7 @@ from captum_iterative._files import (
     TEMP_GLOB,
     UnreadableTorchFile,
     atomic_write_bytes,
+    file_sha256,
     load_torch_file,
 )
 from captum_iterative._warnings import each_warning_once
@@ -107,6 +108,8 @@ ROOT_ENV: dict[str, str] = {
     "diaretdb1": "DIARETDB1_ROOT",
     "aptos2019": "APTOS_ROOT",
     "aptos": "APTOS_ROOT",
+    "dr600": "DR600_ROOT",
+    "dr-image-dataset": "DR600_ROOT",
 }
 #: The fields of :class:`ExperimentConfig` that ``explain`` uses (recorded in the manifest).
 _MAP_SETTINGS: tuple[str, ...] = (
@@ -1292,14 +1295,6 @@ def _image_list_sha256(items: Sequence[_Item]) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _signal_name(interrupt: KeyboardInterrupt) -> str:
     return signal.Signals(interrupt.signum).name if isinstance(interrupt, Terminated) else "SIGINT"
 
@@ -1325,7 +1320,7 @@ def _manifest(
     classifier = dict(run.classifier.record)
     checkpoint = classifier.get("checkpoint") or classifier.get("weights")
     if checkpoint and Path(checkpoint).is_file():
-        classifier["sha256"] = _file_sha256(Path(checkpoint))
+        classifier["sha256"] = file_sha256(checkpoint)
     return {
         "format": MANIFEST_FORMAT,
         "command": shlex.join([PROG, *sys.argv[1:]]),

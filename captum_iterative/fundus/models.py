@@ -39,7 +39,17 @@ activations that later layers do not overwrite.
 
 Weights are never downloaded: ``pretrained=True`` loads the timm weights from a local file given
 as ``weights=PATH`` or found in the local Hugging Face / torch hub cache, and raises
-:class:`FileNotFoundError` otherwise.
+:class:`FileNotFoundError` otherwise. ``weights_by_order=True`` loads a file whose keys have other
+names than timm's by parameter order
+(:func:`~captum_iterative.fundus.pretrained.load_state_dict_by_order`), e.g. the ImageNet
+EfficientNet-Lite0 of :func:`~captum_iterative.fundus.pretrained.efficientnet_lite0_weights`.
+
+Captum's ``GuidedBackprop`` and ``Deconvolution`` only override the gradient of ``nn.ReLU``
+modules; networks with other activations (EfficientNet-Lite's ``nn.ReLU6``) are explained by
+plain gradients there. timm builders that take ``act_layer`` build them with ``nn.ReLU``
+(``create_classifier("efficientnet_lite0", act_layer="relu")``, recorded in a training
+checkpoint's ``create_kwargs``); :func:`replace_activations` swaps the modules of an existing
+model.
 """
 
 from __future__ import annotations
@@ -56,15 +66,22 @@ import torch
 from huggingface_hub import try_to_load_from_cache
 from kornia.enhance import Normalize
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.layers import ClassifierHead
+from timm.layers import ClassifierHead, get_act_layer
 from timm.models.vgg import VGG, ConvMlp
 from torch import Tensor, nn
+
+from captum_iterative.fundus.pretrained import (
+    classifier_prefix,
+    load_state_dict_by_order,
+    state_dict_keys,
+)
 
 __all__ = [
     "FundusClassifier",
     "create_classifier",
     "gradcam_layer",
     "list_classifiers",
+    "replace_activations",
 ]
 
 #: Builder signature: ``(weights_file or None, num_outputs, dropout, **kwargs) -> backbone``.
@@ -275,7 +292,14 @@ def _compact_vgg(
     if stride2_stem:
         _stride2_stem(model)
     channels = model.num_features
-    model.pre_logits = ConvMlp(channels, VGG_TINY_HIDDEN, 1, drop_rate=dropout, device="meta")
+    model.pre_logits = ConvMlp(
+        channels,
+        VGG_TINY_HIDDEN,
+        1,
+        drop_rate=dropout,
+        act_layer=kw.get("act_layer", nn.ReLU),
+        device="meta",
+    )
     model.head = ClassifierHead(VGG_TINY_HIDDEN, num_outputs, drop_rate=dropout, device="meta")
     model.head_hidden_size = VGG_TINY_HIDDEN
     model.to_empty(device="cpu")
@@ -315,6 +339,59 @@ def _no_inplace_relu(model: nn.Module) -> None:
             m.inplace = False
 
 
+def replace_activations(
+    model: nn.Module,
+    old: type[nn.Module],
+    new: Callable[[], nn.Module] = nn.ReLU,
+) -> int:
+    r"""Replace, in place, every submodule of type ``old`` by a fresh ``new()``.
+
+    Typical use: give a network ``nn.ReLU`` activations, which Captum's ``GuidedBackprop`` and
+    ``Deconvolution`` hook (they leave ``nn.ReLU6``, ``nn.SiLU`` etc. alone). Replacing a
+    bounded ``nn.ReLU6`` by ``nn.ReLU`` changes what a pretrained network computes: fine-tune
+    it afterwards. The new ``nn.ReLU`` modules are non-inplace, like all of this module's.
+    A model rebuilt from ``create_kwargs`` (e.g. by ``load_classifier``) does not repeat the
+    swap; for timm builders that accept it, ``create_classifier(name, act_layer="relu")`` is the
+    recorded way.
+
+    Args:
+        model (nn.Module): the network (changed in place).
+        old (type): the activation class to replace, e.g. ``nn.ReLU6`` (subclasses included).
+        new (callable, optional): zero-argument factory of a replacement module.
+            Default: ``nn.ReLU``.
+
+    Returns:
+        int: the number of modules replaced.
+
+    Raises:
+        ValueError: ``model`` itself is an ``old``.
+
+    Examples::
+
+        >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU6(), nn.Sequential(nn.ReLU6()))
+        >>> replace_activations(net, nn.ReLU6)
+        2
+        >>> net
+        Sequential(
+          (0): Conv2d(3, 4, kernel_size=(3, 3), stride=(1, 1))
+          (1): ReLU()
+          (2): Sequential(
+            (0): ReLU()
+          )
+        )
+    """
+    if isinstance(model, old):
+        raise ValueError(f"`model` itself is a {old.__name__}; replace it in its parent")
+    count = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, old):
+                setattr(parent, name, new())
+                count += 1
+    _no_inplace_relu(model)
+    return count
+
+
 def create_classifier(
     name: str,
     pretrained: bool = False,
@@ -334,14 +411,18 @@ def create_classifier(
         dropout (float, optional): dropout probability before the output (and between the
             fully connected layers of the VGGs). Default: 0.5
         **kw: ``weights`` (path of a timm-compatible state dict, implies ``pretrained``);
-            everything else is passed to the timm constructor.
+            ``weights_by_order`` (bool: load ``weights`` by parameter order, not by name, with
+            :func:`~captum_iterative.fundus.pretrained.load_state_dict_by_order`; the
+            classifier head is left new when its shape differs); everything else is passed to
+            the timm constructor (e.g. ``act_layer="relu"``).
 
     Returns:
         FundusClassifier: the model in training mode; input ``float32`` ``(N, 3, H, W)`` in
         ``[0, 1]``, output ``(N, num_outputs)``.
 
     Raises:
-        ValueError: unknown ``name``, ``num_outputs < 1`` or ``dropout`` outside ``[0, 1)``.
+        ValueError: unknown ``name``, ``num_outputs < 1``, ``dropout`` outside ``[0, 1)``,
+            ``weights_by_order`` without ``weights``, or weights that do not fit by order.
         FileNotFoundError: ``pretrained=True`` without local weights.
 
     Examples::
@@ -357,6 +438,9 @@ def create_classifier(
     if not 0.0 <= float(dropout) < 1.0:
         raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}")
     weights = kw.pop("weights", None)
+    by_order = bool(kw.pop("weights_by_order", False))
+    if by_order and weights is None:
+        raise ValueError("`weights_by_order=True` needs a weight file: pass `weights=PATH`")
     pretrained = pretrained or weights is not None
     entry = _REGISTRY.get(name)
     if entry is None and not timm.is_model(name):
@@ -368,18 +452,37 @@ def create_classifier(
     if pretrained and timm_name is None:
         raise ValueError(f"'{name}' has no pretrained weights; create it with pretrained=False")
     weights_file = _resolve_weights(timm_name, weights) if pretrained and timm_name else None
+    by_name = None if by_order else weights_file
+    if entry is not None and isinstance(kw.get("act_layer"), str):
+        # The registered VGGs take an activation class; timm's own builders resolve names.
+        try:
+            kw["act_layer"] = get_act_layer(kw["act_layer"])
+        except KeyError:
+            raise ValueError(f"unknown `act_layer` {kw['act_layer']!r}") from None
     if entry is not None:
-        backbone = entry.build(weights_file, num_outputs, float(dropout), **kw)
+        backbone = entry.build(by_name, num_outputs, float(dropout), **kw)
         layer = entry.gradcam_layer
     else:
         backbone = timm.create_model(
             name,
             num_classes=num_outputs,
             drop_rate=float(dropout),
-            **_timm_pretrained_kwargs(weights_file),
+            **_timm_pretrained_kwargs(by_name),
             **kw,
         )
         layer = _middle_stage(backbone, prefix="backbone.")
+    if by_order and weights_file is not None:
+        load_state_dict_by_order(
+            backbone, weights_file, new_if_mismatched=[classifier_prefix(backbone)]
+        )
+    elif weights is not None and weights_file is not None:
+        # timm loads a file whose classifier does not fit non-strictly, so a file with other key
+        # names would load nothing without a word.
+        if not set(state_dict_keys(weights_file)) & set(backbone.state_dict()):
+            raise ValueError(
+                f"no tensor name of `weights` {weights_file} is one of '{name}''s; for a file "
+                "with other names but the same layout pass `weights_by_order=True`"
+            )
     cfg = getattr(backbone, "pretrained_cfg", None) or {}
     mean = cfg.get("mean", IMAGENET_DEFAULT_MEAN)
     std = cfg.get("std", IMAGENET_DEFAULT_STD)

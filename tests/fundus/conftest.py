@@ -1,8 +1,11 @@
-"""Shared fixtures for the fundus tests: drawn fundus images and a real retina photograph."""
+"""Shared fixtures for the fundus tests: drawn fundus images, a real retina photograph and a
+tiny replica of the DR-image-dataset (dr600) layout."""
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -55,3 +58,93 @@ def make_fundus() -> FundusFactory:
 def retina() -> np.ndarray:
     """scikit-image's real fundus photograph, shrunk to 480 x 480 ``uint8`` RGB for speed."""
     return cv2.resize(skimage.data.retina(), (480, 480), interpolation=cv2.INTER_AREA)
+
+
+#: (patient, eye, grade, duplicate_of) of the dr600 replica: ten ordinary patients whose left eye
+#: is non-referable (grade 0 or 1) and right eye referable (2-4), so every patient-grouped
+#: validation set holds both classes; patient 003's right eye has the real copy's odd name
+#: ``Patient003-R.jpg``; patient 011 has one ADED eye (grade -1), patient 012 two; patients
+#: 013 and 014 have byte-identical images with different grades (conflicting duplicates).
+DR600_ROWS: list[tuple[str, str, int, str]] = [
+    *(
+        (f"{p:03d}", eye, grade, "")
+        for p in range(1, 11)
+        for eye, grade in (("L", p % 2), ("R", 2 + p % 3))
+    ),
+    ("011", "L", -1, ""),
+    ("011", "R", 2, ""),
+    ("012", "L", -1, ""),
+    ("012", "R", -1, ""),
+    ("013", "L", 2, "images/Patient014_L.jpg"),
+    ("013", "R", 2, "images/Patient014_R.jpg"),
+    ("014", "L", 3, "images/Patient013_L.jpg"),
+    ("014", "R", 3, "images/Patient013_R.jpg"),
+]
+DR600_COLUMNS = [
+    "image",
+    "patient",
+    "eye",
+    "grade",
+    "maculopathy",
+    "aded",
+    "source_class",
+    "sha1",
+    "fov_box",
+    "duplicate_of",
+    "duplicate_label_conflict",
+]
+
+
+def dr600_image_name(patient: str, eye: str) -> str:
+    """The replica's file name of one eye (the real copy's one odd name included)."""
+    return (
+        f"Patient{patient}-R.jpg"
+        if (patient, eye) == ("003", "R")
+        else f"Patient{patient}_{eye}.jpg"
+    )
+
+
+def write_dr600(root: Path, size: int = 48) -> dict[str, np.ndarray]:
+    """Write the :data:`DR600_ROWS` replica below ``root``; returns image id -> drawn RGB image.
+
+    Images are JPEG (quality 95) drawings of ``size`` x ``size``; the conflicting duplicates
+    are byte-identical copies, as in the real copy.
+    """
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    drawn: dict[str, np.ndarray] = {}
+    with (root / "labels.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(DR600_COLUMNS)
+        for index, (patient, eye, grade, duplicate_of) in enumerate(DR600_ROWS):
+            name = dr600_image_name(patient, eye)
+            path = root / "images" / name
+            if duplicate_of and patient == "014":
+                path.write_bytes((root / duplicate_of).read_bytes())
+                drawn[path.stem] = drawn[Path(duplicate_of).stem]
+            else:
+                image = draw_fundus(size, size, radius=size // 2 - 2, seed=index)
+                cv2.imwrite(str(path), image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+                drawn[path.stem] = image
+            aded = int(grade == -1)
+            writer.writerow(
+                [
+                    f"images/{name}",
+                    patient,
+                    eye,
+                    grade,
+                    -1 if aded else int(grade >= 2),
+                    aded,
+                    "10 - ADED" if aded else f"class {grade}",
+                    f"{index:040x}",
+                    "0 0 3872 2592",
+                    duplicate_of,
+                    int(bool(duplicate_of)),
+                ]
+            )
+    return drawn
+
+
+@pytest.fixture(scope="session")
+def make_dr600() -> Callable[..., dict[str, np.ndarray]]:
+    """Factory writing the :func:`write_dr600` replica below a given folder."""
+    return write_dr600

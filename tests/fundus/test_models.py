@@ -17,6 +17,7 @@ from captum_iterative.fundus.models import (
     create_classifier,
     gradcam_layer,
     list_classifiers,
+    replace_activations,
 )
 
 
@@ -201,6 +202,62 @@ def test_guided_backprop_differs_from_gradient(name: str) -> None:
     plain = Saliency(model).attribute(x, abs=False)
     assert guided.shape == x.shape
     assert not torch.allclose(guided, plain)
+
+
+def test_replace_activations_in_nested_modules() -> None:
+    shared = nn.ReLU6()
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU6(), nn.Sequential(nn.Linear(2, 2), shared))
+    net.add_module("again", shared)
+    assert replace_activations(net, nn.ReLU6) == 3
+    assert not any(isinstance(m, nn.ReLU6) for m in net.modules())
+    relus = [m for m in net.modules() if isinstance(m, nn.ReLU)]
+    assert len(relus) == 3 and not any(m.inplace for m in relus)
+    assert replace_activations(net, nn.ReLU6) == 0
+    assert replace_activations(net, nn.ReLU, lambda: nn.LeakyReLU(0.1)) == 3
+    with pytest.raises(ValueError, match="`model` itself"):
+        replace_activations(nn.ReLU6(), nn.ReLU6)
+
+
+def _lite0(**kwargs: object) -> FundusClassifier:
+    torch.manual_seed(0)
+    return create_classifier("efficientnet_lite0", **kwargs).eval()
+
+
+def test_guided_backprop_needs_relu_modules() -> None:
+    """EfficientNet-Lite's ReLU6 is not hooked: guided backpropagation is the plain gradient
+    until the activations are nn.ReLU."""
+    model = _lite0()
+    assert sum(isinstance(m, nn.ReLU6) for m in model.modules()) == 33
+    assert not any(isinstance(m, nn.ReLU) for m in model.modules())
+    torch.manual_seed(1)
+    x = torch.rand(1, 3, 64, 64)
+    plain = Saliency(model).attribute(x, abs=False)
+    # Same process, same operations (no hook changes anything): bit-identical.
+    assert torch.equal(GuidedBackprop(model).attribute(x), plain)
+
+    assert replace_activations(model, nn.ReLU6) == 33
+    assert not any(isinstance(m, nn.ReLU6) for m in model.modules())
+    guided = GuidedBackprop(model).attribute(x)
+    assert not torch.allclose(guided, Saliency(model).attribute(x, abs=False))
+
+    # Built with act_layer="relu", the same weights give the same network as the swap.
+    built = _lite0(act_layer="relu")
+    assert sum(isinstance(m, nn.ReLU) for m in built.modules()) == 33
+    assert not any(isinstance(m, nn.ReLU6) for m in built.modules())
+    built.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.equal(built(x), model(x))
+    assert torch.equal(GuidedBackprop(built).attribute(x), guided)
+
+
+def test_registered_vggs_take_an_activation_name() -> None:
+    model = create_classifier("vgg_tiny", act_layer="relu6")
+    # Five stages and the two 1 x 1 convolutions of the head.
+    assert sum(isinstance(m, nn.ReLU6) for m in model.modules()) == 7
+    assert not any(isinstance(m, nn.ReLU) for m in model.modules())
+    assert create_classifier("vgg_small", act_layer="relu").backbone.features[2].inplace is False
+    with pytest.raises(ValueError, match="act_layer"):
+        create_classifier("vgg_tiny", act_layer="no_such_activation")
 
 
 def test_normalisation_inside_the_model() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from fractions import Fraction
 from importlib import resources
@@ -17,6 +18,7 @@ from torch.utils.data import Dataset, WeightedRandomSampler
 
 from captum_iterative.fundus.models import FundusClassifier
 from captum_iterative.fundus.train import (
+    InitWeights,
     balanced_sample_weights,
     default_augmentation,
     evaluate_classifier,
@@ -158,6 +160,94 @@ def test_resume_errors(tmp_path: Path, trained: tuple[Path, object]) -> None:
             resume=True,
             progress=False,
         )
+
+
+def test_init_checkpoint_sets_the_starting_weights(
+    tmp_path: Path, trained: tuple[Path, object]
+) -> None:
+    out, _ = trained
+    init = InitWeights("checkpoint", out)
+    source = torch.load(out, weights_only=True)["state_dict"]
+    built = init.build("vgg_tiny", {"num_outputs": 1}).state_dict()
+    assert built.keys() == source.keys()
+    assert all(torch.equal(built[k], v) for k, v in source.items())
+    # With lr = 1e-9 Adam moves each weight by about 1e-9 per step (at most a few times that),
+    # and an epoch here is 3 steps: a run started from the checkpoint ends within 1e-7 of it,
+    # one started from random weights does not (vgg_tiny has no batch-norm statistics).
+    tuned = _train(tmp_path / "a" / "m.pt", epochs=1, lr=1e-9, init=init)
+    scratch = _train(tmp_path / "b" / "m.pt", epochs=1, lr=1e-9)
+    tuned_state = torch.load(tuned.checkpoint, weights_only=True)["state_dict"]
+    scratch_state = torch.load(scratch.checkpoint, weights_only=True)["state_dict"]
+    for key, value in source.items():
+        torch.testing.assert_close(tuned_state[key], value, rtol=0, atol=1e-7)
+    assert not all(torch.allclose(scratch_state[k], v, atol=1e-3) for k, v in source.items())
+    record = tuned.init
+    assert record is not None
+    assert record == {
+        "source": "checkpoint",
+        "path": str(out),
+        "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "by_order": False,
+        "arch": "vgg_tiny",
+        "input_size": SIZE,
+        "epoch": load_classifier(out)[1].epoch,
+    }
+    assert load_classifier(tuned.checkpoint)[1].init == record
+    assert torch.load(tuned.last_checkpoint, weights_only=True)["init"] == record
+    assert scratch.init is None and load_classifier(scratch.checkpoint)[1].init is None
+
+
+def test_init_errors(tmp_path: Path, trained: tuple[Path, object]) -> None:
+    out, _ = trained
+    with pytest.raises(FileNotFoundError, match=r"checkpoint `path` not found: .*none\.pt"):
+        InitWeights("checkpoint", tmp_path / "none.pt")
+    with pytest.raises(ValueError, match="`source`"):
+        InitWeights("hub", out)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="`by_order`"):
+        InitWeights("checkpoint", out, by_order=True)
+    init = InitWeights("checkpoint", out)
+    with pytest.raises(ValueError, match=r"'vgg_tiny' model, `arch` is 'vgg_small'"):
+        init.build("vgg_small", {"num_outputs": 1})
+    with pytest.raises(ValueError, match="`create_kwargs`"):
+        _train(tmp_path / "m.pt", epochs=1, init=init, create_kwargs={"dropout": 0.2})
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="not a captum_iterative classifier checkpoint"):
+        InitWeights("checkpoint", text).describe()
+
+
+def test_resume_keeps_the_init_record(tmp_path: Path, trained: tuple[Path, object]) -> None:
+    out, _ = trained
+    init = InitWeights("checkpoint", out)
+    first = _train(tmp_path / "m.pt", epochs=1, init=init)
+    resumed = _train(tmp_path / "m.pt", epochs=2, init=init, resume=True)
+    assert resumed.init == first.init is not None
+    again = _train(tmp_path / "m.pt", epochs=3, resume=True)
+    assert again.init == first.init
+    other = tmp_path / "other.pt"
+    ckpt = torch.load(out, weights_only=True)
+    ckpt["epoch"] = 99
+    torch.save(ckpt, other)
+    with pytest.raises(ValueError, match="started from"):
+        _train(tmp_path / "m.pt", epochs=4, init=InitWeights("checkpoint", other), resume=True)
+    _train(tmp_path / "scratch.pt", epochs=1)
+    with pytest.raises(ValueError, match="started from random weights"):
+        _train(tmp_path / "scratch.pt", epochs=2, init=init, resume=True)
+
+
+def test_channels_last_trains_the_same_model(tmp_path: Path) -> None:
+    plain = _train(tmp_path / "a" / "m.pt", epochs=1)
+    fast = _train(tmp_path / "b" / "m.pt", epochs=1, channels_last=True)
+    # The same steps in another memory layout: convolutions sum in another order, so losses
+    # agree to float rounding (relative 1e-7 here; another seed: 0.9).
+    assert fast.history[0]["train_loss"] == pytest.approx(plain.history[0]["train_loss"], rel=1e-4)
+    last = torch.load(fast.last_checkpoint, weights_only=True)
+    assert last["train_config"]["channels_last"] is True
+    model, _ = load_classifier(fast.checkpoint)
+    reference, _ = load_classifier(plain.checkpoint)
+    x = _val_images().float() / 255
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x), rtol=1e-3, atol=1e-3)
 
 
 def test_load_other_architecture_raises(tmp_path: Path, trained: tuple[Path, object]) -> None:

@@ -59,8 +59,11 @@ def _args(root: Path, seed: int) -> argparse.Namespace:
 @pytest.mark.parametrize("seed", range(6))
 def test_conflicting_duplicates_dropped_and_groups_kept_together(tmp_path: Path, seed: int) -> None:
     _write_copy(tmp_path, with_duplicate_columns=True)
-    train, val = _aptos_split(_args(tmp_path, seed))
+    data = _aptos_split(_args(tmp_path, seed))
+    train, val = data.train, data.val
     train_ids, val_ids = _ids(train), _ids(val)
+    assert data.split["by"] == "duplicate_group" and data.split["drop_conflicts"] is True
+    assert (data.split["n_train"], data.split["n_val"]) == (len(train_ids), len(val_ids))
     kept = [r[0] for r in ROWS if r[3] == 0]
     assert sorted(train_ids + val_ids) == sorted(kept)
     assert not set(train_ids) & set(val_ids)
@@ -72,8 +75,10 @@ def test_conflicting_duplicates_dropped_and_groups_kept_together(tmp_path: Path,
 
 def test_copy_without_duplicate_columns_keeps_every_row(tmp_path: Path) -> None:
     _write_copy(tmp_path, with_duplicate_columns=False)
-    train, val = _aptos_split(_args(tmp_path, 0))
+    data = _aptos_split(_args(tmp_path, 0))
+    train, val = data.train, data.val
     assert sorted(_ids(train) + _ids(val)) == sorted(r[0] for r in ROWS)
+    assert data.split["drop_conflicts"] is False
 
 
 def test_split_needs_a_root(monkeypatch: pytest.MonkeyPatch) -> None:
