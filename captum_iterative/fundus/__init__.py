@@ -59,6 +59,7 @@ from captum_iterative.fundus.train import (
     InitWeights,
     load_classifier,
     load_default_classifier,
+    load_shipped_classifier,
     train_classifier,
 )
 from captum_iterative.fundus.types import AMD_LESIONS, DR_LESIONS, FundusSample
@@ -96,6 +97,7 @@ __all__ = [
     "list_datasets",
     "load_classifier",
     "load_default_classifier",
+    "load_shipped_classifier",
     "load_state_dict_by_order",
     "open_dataset",
     "preprocess_batch",

@@ -69,6 +69,7 @@ __all__ = [
     "evaluate_classifier",
     "load_classifier",
     "load_default_classifier",
+    "load_shipped_classifier",
     "predict",
     "referable_metrics",
     "train_classifier",
@@ -78,6 +79,14 @@ __all__ = [
 CHECKPOINT_FORMAT = "captum_iterative.classifier/1"
 #: The checkpoint shipped with the package (trained on synthetic DR images).
 DEFAULT_CHECKPOINT = "synthetic_dr_vgg_tiny.pt"
+#: Checkpoints shipped in ``captum_iterative/checkpoints`` (``docs/training.md``), by name:
+#: ``synthetic`` (the default, 512 px, synthetic DR images), ``aptos2019`` (224 px, APTOS 2019)
+#: and ``dr600`` (512 px, the real high-resolution DR600 photographs: the real-data default).
+SHIPPED_CHECKPOINTS: dict[str, str] = {
+    "synthetic": DEFAULT_CHECKPOINT,
+    "aptos2019": "aptos_vgg_small.pt",
+    "dr600": "dr600_512.pt",
+}
 
 SampleTransform = Callable[[FundusSample], FundusSample]
 
@@ -745,6 +754,36 @@ def load_classifier(
     return model, info
 
 
+def load_shipped_classifier(
+    name: str = "synthetic",
+    map_location: str | torch.device = "cpu",
+) -> tuple[FundusClassifier, ClassifierInfo]:
+    """A checkpoint shipped with the package, by name (:data:`SHIPPED_CHECKPOINTS`).
+
+    Args:
+        name (str, optional): ``"synthetic"``, ``"aptos2019"`` or ``"dr600"``.
+            Default: ``"synthetic"``
+        map_location (str or torch.device, optional): device of the model. Default: ``"cpu"``
+
+    Returns:
+        tuple[FundusClassifier, ClassifierInfo]: as :func:`load_classifier`.
+
+    Raises:
+        ValueError: unknown ``name``.
+        FileNotFoundError: the file is not installed (e.g. a checkout without it).
+    """
+    if name not in SHIPPED_CHECKPOINTS:
+        raise ValueError(
+            f"unknown shipped checkpoint `name` {name!r}; "
+            f"choose one of {sorted(SHIPPED_CHECKPOINTS)}"
+        )
+    ref = resources.files("captum_iterative") / "checkpoints" / SHIPPED_CHECKPOINTS[name]
+    with resources.as_file(ref) as path:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"the shipped checkpoint {name!r} is not installed: {path}")
+        return load_classifier(path, map_location=map_location)
+
+
 def load_default_classifier(
     map_location: str | torch.device = "cpu",
 ) -> tuple[FundusClassifier, ClassifierInfo]:
@@ -756,9 +795,7 @@ def load_default_classifier(
     Returns:
         tuple[FundusClassifier, ClassifierInfo]: as :func:`load_classifier`.
     """
-    ref = resources.files("captum_iterative") / "checkpoints" / DEFAULT_CHECKPOINT
-    with resources.as_file(ref) as path:
-        return load_classifier(path, map_location=map_location)
+    return load_shipped_classifier("synthetic", map_location)
 
 
 def evaluate_classifier(

@@ -462,3 +462,15 @@ def test_evaluate_labels_lesions_at_native_resolution(trained: tuple[Path, objec
     assert metrics["auc"] == pytest.approx(roc_auc_score(labels, scores))
     assert metrics["n_predicted_positive"] == int((scores >= info.th_pred).sum())
     assert metrics["sensitivity"] == pytest.approx((scores[labels] >= info.th_pred).mean())
+
+
+def test_shipped_checkpoints_by_name() -> None:
+    from captum_iterative.fundus.train import SHIPPED_CHECKPOINTS, load_shipped_classifier
+
+    _, synthetic = load_shipped_classifier()
+    assert synthetic == load_default_classifier()[1]
+    _, aptos = load_shipped_classifier("aptos2019")
+    assert (aptos.arch, aptos.input_size) == ("vgg_small", 224)
+    with pytest.raises(ValueError, match="unknown shipped checkpoint `name` 'nope'"):
+        load_shipped_classifier("nope")
+    assert set(SHIPPED_CHECKPOINTS) == {"synthetic", "aptos2019", "dr600"}
