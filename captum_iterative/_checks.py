@@ -8,9 +8,23 @@ from __future__ import annotations
 
 import math
 from numbers import Real
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
+
+__all__ = [
+    "check_finite_number",
+    "check_images",
+    "check_maps",
+    "check_mask_like",
+    "check_positive_int",
+    "check_real",
+    "check_size_2d",
+    "check_valid",
+    "to_numpy",
+]
 
 
 def check_images(images: object, name: str = "inputs", volumes: bool = False) -> Tensor:
@@ -79,12 +93,36 @@ def check_mask_like(mask: object, images: Tensor, name: str) -> Tensor:
     return mask.to(images.device).expand(*expected)
 
 
-def tensor_to_numpy(value: object) -> object:
-    """A tensor as a host numpy array (bfloat16, which numpy lacks, as float32); others as is."""
+def check_valid(valid: object, images: Tensor) -> Tensor | None:
+    """Check an optional field of view for ``images``: None, or a bool mask (see
+    :func:`check_mask_like`) with at least one pixel per image."""
+    if valid is None:
+        return None
+    mask = check_mask_like(valid, images, "valid")
+    empty = ~mask.flatten(1).any(dim=1)
+    if bool(empty.any()):
+        raise ValueError(f"`valid` has no pixel for image(s) {empty.nonzero()[:, 0].tolist()}")
+    return mask
+
+
+def to_numpy(value: object, dtype: Any = None) -> Any:
+    """A tensor as a host numpy array; other values as they are.
+
+    The one tensor-to-numpy conversion of the package: detached, copied to the host, bfloat16
+    (which numpy lacks) as float32.
+
+    Args:
+        value (object): a tensor, an array or anything else.
+        dtype (numpy dtype, optional): convert the result with ``np.asarray(result, dtype)``
+            (then lists and numbers become arrays too). Default: None (no conversion).
+
+    Returns:
+        np.ndarray for a tensor or with ``dtype``; otherwise ``value`` itself.
+    """
     if isinstance(value, Tensor):
         tensor = value.detach().cpu()
-        return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
-    return value
+        value = (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
+    return value if dtype is None else np.asarray(value, dtype=dtype)
 
 
 def check_finite_number(value: object, name: str) -> float:
@@ -103,10 +141,44 @@ def check_finite_number(value: object, name: str) -> float:
     return out
 
 
+def check_real(value: object, name: str, minimum: float) -> float:
+    """Check a finite real number ``>= minimum`` (not a bool, not a tensor); return a float."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"`{name}` must be a real number, got {type(value).__name__}")
+    out = float(value)
+    if not math.isfinite(out) or out < minimum:
+        raise ValueError(f"`{name}` must be finite and >= {minimum:g}, got {value!r}")
+    return out
+
+
+def _is_int(value: object) -> bool:
+    """Python and numpy integers, not bools."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
 def check_positive_int(value: object, name: str, minimum: int = 1) -> int:
-    """Check an integer >= ``minimum`` (bools are rejected)."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    """Check an integer >= ``minimum`` (Python or numpy; bools are rejected); return an int."""
+    if not _is_int(value):
         raise TypeError(f"`{name}` must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
-    return value
+    out = int(value)  # type: ignore[call-overload]
+    if out < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}, got {out}")
+    return out
+
+
+def check_size_2d(size: object, name: str = "size") -> tuple[int, int]:
+    """Check an output size: one positive int (a square) or a ``(height, width)`` pair of them.
+
+    Returns:
+        tuple[int, int]: ``(height, width)``.
+    """
+    if _is_int(size):
+        pair: tuple[object, ...] = (size, size)
+    elif isinstance(size, tuple) and len(size) == 2 and all(_is_int(s) for s in size):
+        pair = size
+    else:
+        raise TypeError(f"`{name}` must be an int or a (height, width) tuple of ints, got {size!r}")
+    height, width = (int(s) for s in pair)  # type: ignore[call-overload]
+    if height < 1 or width < 1:
+        raise ValueError(f"`{name}` must be positive, got {size!r}")
+    return height, width

@@ -15,249 +15,60 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
-from captum.attr import (
-    Attribution,
-    Deconvolution,
-    GradientAttribution,
-    GuidedBackprop,
-    GuidedGradCam,
-    InputXGradient,
-    LayerGradCam,
-    Saliency,
-)
+from captum.attr import Attribution, GradientAttribution
 from captum.log import log_usage
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from captum_iterative._batch import BatchArguments, single_input
 from captum_iterative._checks import (
     check_finite_number,
     check_images,
-    check_mask_like,
     check_positive_int,
+    check_valid,
 )
 from captum_iterative._warnings import deduplicated_warnings as _deduplicated_warnings
-from captum_iterative.binarize import get_binarizer, map_range
+from captum_iterative.binarize import apply_binarizer, degenerate_maps, get_binarizer
 from captum_iterative.explainers import (
     AttributionFn,
     CallableAttribution,
     accepts_target,
     as_attribution,
+    check_reshape_transform,
+    resolve_reuse_forward,
+    warn_guided_without_relu,
 )
 from captum_iterative.inpaint import Inpainter, NavierStokesInpainter
 from captum_iterative.outputs import (
     SCORES,
     OutputFn,
     ScoreFn,
+    capture_output,
+    check_output_fn,
     check_target_range,
-    default_score,
     get_score_fn,
     output_hook,
 )
+from captum_iterative.outputs import default_score as default_score
 from captum_iterative.reduce import (
     ChannelReduction,
     ReshapeTransform,
     get_channel_reduction,
     reduce_attribution,
 )
+from captum_iterative.result import STOP_REASONS as STOP_REASONS
+from captum_iterative.result import AugmentationResult as AugmentationResult
+from captum_iterative.result import HistoryStep, collect_result, concatenate_results
 
-__all__ = [
-    "STOP_REASONS",
-    "AugmentationResult",
-    "IterativeAugmentation",
-    "ScoreFn",
-    "default_score",
-]
+__all__ = ["IterativeAugmentation"]
 
-#: Why an image left the loop, indexed by the integer codes used on the device.
-STOP_REASONS: tuple[str, ...] = ("running", "normal", "max_iter", "degenerate_map", "not_abnormal")
-_RUNNING, _NORMAL, _MAX_ITER, _DEGENERATE, _NOT_ABNORMAL = range(5)
-
-#: Attribution types whose single forward pass runs on exactly the explained images, so the
-#: model output of that pass is the prediction for those images (``reuse_forward="auto"``).
-_REUSABLE_FORWARD: tuple[type, ...] = (
-    Saliency,
-    GuidedBackprop,
-    Deconvolution,
-    InputXGradient,
-    LayerGradCam,
-    GuidedGradCam,
-)
-_GUIDED: tuple[type, ...] = (GuidedBackprop, Deconvolution, GuidedGradCam)
-
-
-@dataclass
-class AugmentationResult:
-    r"""Everything the loop saw, for ``N`` images of shape ``(C, H, W)``.
-
-    Attributes:
-        augmented (Tensor): ``(N, 1, H, W)`` augmented maps :math:`\sum_t e^{-\alpha t} M^t`
-            (all zero for images predicted normal at the start, unless ``explain_normal``).
-        initial (Tensor): ``(N, 1, H, W)`` the first map :math:`M^1` (zero where the image was
-            predicted normal at the start, unless ``explain_normal``).
-        iterations (Tensor): ``(N,)`` int64, maps that entered the augmented sum (= inpainting
-            steps); never more than ``max_iter``.
-        scores (list[Tensor]): per image, a 1-D float64 tensor: the score of the input, then the
-            score after each inpainting step (length ``iterations + 1``).
-        stop_reason (list[str]): per image, ``"normal"`` (score fell below the threshold),
-            ``"max_iter"``, ``"degenerate_map"`` (a constant or non-finite map, or an empty mask,
-            ended the loop before inpainting) or ``"not_abnormal"`` (predicted normal at the start).
-        inpainted (Tensor): ``(N, C, H, W)`` the images after the last inpainting step.
-        threshold (float): the prediction threshold used.
-        alpha (float): the decay used.
-        maps (list[Tensor] or None): with ``keep_history=True``, per image the ``(t, 1, H, W)``
-            maps that entered the sum.
-        masks (list[Tensor] or None): with ``keep_history=True``, per image the ``(t, 1, H, W)``
-            bool masks that were inpainted.
-    """
-
-    augmented: Tensor
-    initial: Tensor
-    iterations: Tensor
-    scores: list[Tensor]
-    stop_reason: list[str]
-    inpainted: Tensor
-    threshold: float
-    alpha: float
-    maps: list[Tensor] | None = None
-    masks: list[Tensor] | None = None
-
-    @property
-    def initial_score(self) -> Tensor:
-        """``(N,)`` float64 score of each input image."""
-        return torch.stack([s[0] for s in self.scores])
-
-    @property
-    def final_score(self) -> Tensor:
-        """``(N,)`` float64 score of each image after its last inpainting step."""
-        return torch.stack([s[-1] for s in self.scores])
-
-    def __len__(self) -> int:
-        return self.augmented.shape[0]
-
-
-class _Batch:
-    """Per-call arguments of ``attribute`` that are sliced along the batch with the images."""
-
-    def __init__(
-        self,
-        n: int,
-        target: Any,
-        additional_forward_args: Any,
-        kwargs: dict[str, Any],
-        images: Tensor,
-    ) -> None:
-        self.n = n
-        self.image_dim = images.dim()
-        self.target = _check_target(target, n, images.device)
-        self.additional_forward_args = _check_additional_forward_args(additional_forward_args, n)
-        self.kwargs = kwargs
-
-    def _slice(self, obj: Any, index: Tensor, per_image: Callable[[Tensor], bool]) -> Any:
-        if isinstance(obj, Tensor) and per_image(obj):
-            return obj[index.to(obj.device)]
-        if isinstance(obj, tuple):
-            return tuple(self._slice(o, index, per_image) for o in obj)
-        return obj
-
-    def select(self, index: Tensor) -> tuple[Any, Any, dict[str, Any]]:
-        """``target``, ``additional_forward_args`` and inner kwargs for the images ``index``."""
-        target = self.target
-        if isinstance(target, list):
-            target = [target[i] for i in index.tolist()]
-        elif isinstance(target, Tensor):  # one index per image, on the images' device
-            target = target[index]
-
-        def any_batched(t: Tensor) -> bool:
-            return t.dim() >= 1 and t.shape[0] == self.n
-
-        def image_shaped(t: Tensor) -> bool:
-            return t.dim() == self.image_dim and t.shape[0] == self.n
-
-        afa = self._slice(self.additional_forward_args, index, any_batched)
-        kwargs = {k: self._slice(v, index, image_shaped) for k, v in self.kwargs.items()}
-        return target, afa, kwargs
-
-
-def _check_target(target: Any, n: int, device: torch.device) -> Any:
-    """The checked ``target``, in the form the loop slices without further host transfers.
-
-    A one-element tensor becomes an int (read once here, not at every iteration), and per-image
-    indices (a tensor or a list of ints) become a ``(n,)`` long tensor on the images' ``device``,
-    where Captum gathers the model output with them.
-    """
-    if target is None or _is_index(target):
-        return target
-    if isinstance(target, Tensor):
-        if target.dim() == 0 or target.numel() == 1 or (target.dim() == 1 and target.numel() == n):
-            if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
-                raise TypeError(f"`target` must hold integer indices, got a {target.dtype} tensor")
-            if target.numel() == 1:
-                return int(target)
-            return target.to(device=device, dtype=torch.long)
-        raise ValueError(
-            f"`target` must be an int, a scalar tensor or one index per image ({n}), "
-            f"got a tensor of shape {tuple(target.shape)}"
-        )
-    if isinstance(target, tuple):
-        if not all(_is_index(i) for i in target):
-            raise TypeError(f"`target` tuple entries must be ints, got {target!r}")
-        return target
-    if isinstance(target, list):
-        if len(target) != n:
-            raise ValueError(f"`target` has {len(target)} entries for {n} images")
-        if all(_is_index(t) for t in target):
-            return torch.tensor(target, dtype=torch.long, device=device)
-        if not all(isinstance(t, tuple) and all(_is_index(i) for i in t) for t in target):
-            raise TypeError(
-                "`target` list entries must be ints, or tuples of ints for outputs with more "
-                f"than two dimensions, got {[type(t).__name__ for t in target]}"
-            )
-        return target
-    raise TypeError(f"`target` must be an int, tuple, tensor or list, got {type(target).__name__}")
-
-
-def _is_index(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_additional_forward_args(args: Any, n: int) -> Any:
-    if args is None:
-        return None
-    args = args if isinstance(args, tuple) else (args,)
-    for i, arg in enumerate(args):
-        if isinstance(arg, Tensor) and arg.dim() >= 1 and arg.shape[0] not in (n,):
-            raise ValueError(
-                f"`additional_forward_args[{i}]` has batch size {arg.shape[0]} for {n} images; "
-                "tensors in additional_forward_args are treated as per-image (as in Captum)"
-            )
-    return args
-
-
-def _single_input(inputs: object) -> object:
-    """The image tensor of ``inputs``: a tensor, or a one-element tuple holding one (Captum's)."""
-    if isinstance(inputs, tuple):
-        if len(inputs) != 1:
-            raise ValueError(
-                f"`inputs` is a tuple of {len(inputs)} tensors; the loop explains one image "
-                "tensor: pass the other model inputs as `additional_forward_args`"
-            )
-        return inputs[0]
-    return inputs
-
-
-def _model_of(method: Attribution) -> nn.Module | None:
-    for owner in (method, getattr(method, "guided_backprop", None)):
-        model = getattr(owner, "model", None)
-        if isinstance(model, nn.Module):
-            return model
-    forward = getattr(method, "forward_func", None)
-    return forward if isinstance(forward, nn.Module) else None
+# Stop-reason codes on the device (indices into STOP_REASONS).
+_RUNNING, _NORMAL, _MAX_ITER, _DEGENERATE, _NOT_ABNORMAL = range(len(STOP_REASONS))
 
 
 class IterativeAugmentation(Attribution):
@@ -400,8 +211,8 @@ class IterativeAugmentation(Attribution):
         self.binarizer = get_binarizer(binarizer)
         self.channel_reduction = get_channel_reduction(channel_reduction)
         self.score_fn: ScoreFn = get_score_fn(score, score_fn)
-        self.output_fn = self._check_output_fn(output_fn)
-        self.reshape_transform = self._check_reshape_transform(reshape_transform)
+        self.output_fn = check_output_fn(output_fn, self.forward_func)
+        self.reshape_transform = check_reshape_transform(attribution_method, reshape_transform)
         self.explain_normal = bool(explain_normal)
         self.keep_history = bool(keep_history)
         self.internal_batch_size = (
@@ -409,17 +220,15 @@ class IterativeAugmentation(Attribution):
             if internal_batch_size is None
             else check_positive_int(internal_batch_size, "internal_batch_size")
         )
-        if reuse_forward not in (True, False, "auto"):
-            raise ValueError(
-                f"`reuse_forward` must be True, False or 'auto', got {reuse_forward!r}"
-            )
-        self.reuse_forward = self._resolve_reuse(reuse_forward, forward_func is not None)
+        self.reuse_forward = resolve_reuse_forward(
+            reuse_forward, attribution_method, self.forward_func, forward_func is not None
+        )
         if autocast is not None and autocast not in (torch.bfloat16, torch.float16):
             raise ValueError(
                 f"`autocast` must be torch.bfloat16, torch.float16 or None, got {autocast}"
             )
         self.autocast = autocast
-        self._warn_guided_without_relu()
+        warn_guided_without_relu(attribution_method)
 
     # -- Captum's Attribution interface -------------------------------------------------------
 
@@ -488,19 +297,13 @@ class IterativeAugmentation(Attribution):
         """
         with torch.inference_mode(False):
             # Inference tensors need no clone: the loop works on ``images[index]``, a new tensor.
-            images = check_images(_single_input(inputs), "inputs", volumes=True).detach()
+            images = check_images(single_input(inputs), "inputs", volumes=True).detach()
             n = images.shape[0]
-            if valid is not None:
-                valid = check_mask_like(valid, images, "valid")
-                empty = ~valid.flatten(1).any(dim=1)
-                if bool(empty.any()):
-                    raise ValueError(
-                        f"`valid` has no pixel for image(s) {empty.nonzero()[:, 0].tolist()}"
-                    )
+            valid = check_valid(valid, images)
             if kwargs.get("return_convergence_delta"):
                 raise ValueError("`return_convergence_delta=True` is not supported by the loop")
             kwargs.pop("return_convergence_delta", None)
-            batch = _Batch(n, target, additional_forward_args, kwargs, images)
+            batch = BatchArguments(n, target, additional_forward_args, kwargs, images)
             self._warn_training_mode()
             step = self.internal_batch_size or n
             parts = []
@@ -508,7 +311,7 @@ class IterativeAugmentation(Attribution):
                 for start in range(0, n, step):
                     index = torch.arange(start, min(start + step, n), device=images.device)
                     parts.append(self._run(images, index, batch, valid, show_progress))
-            return _concatenate(parts)
+            return concatenate_results(parts)
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -516,59 +319,60 @@ class IterativeAugmentation(Attribution):
         self,
         images: Tensor,
         index: Tensor,
-        batch: _Batch,
+        batch: BatchArguments,
         valid: Tensor | None,
         show_progress: bool,
     ) -> AugmentationResult:
         """The loop on the images ``index`` of the batch (one chunk)."""
         device = images.device
-        x = images[index]
+        current = images[index]  # I^t of every image of the chunk, inpainted in place
         fov = None if valid is None else valid[index]
-        n, spatial = x.shape[0], x.shape[2:]
-        map_dtype = torch.promote_types(x.dtype, torch.float32)
+        n, spatial = current.shape[0], current.shape[2:]
+        map_dtype = torch.promote_types(current.dtype, torch.float32)
         augmented = torch.zeros(n, 1, *spatial, dtype=map_dtype, device=device)
         initial = torch.zeros_like(augmented)
         iterations = torch.zeros(n, dtype=torch.long, device=device)
         # One column per step, appended as the loop goes (max_iter may be large).
         scores = torch.full((n, 1), math.nan, dtype=torch.float64, device=device)
         reason = torch.full((n,), _RUNNING, dtype=torch.long, device=device)
-        history: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
-        active = torch.arange(n, device=device)
+        history: list[HistoryStep] = []
+        active = torch.arange(n, device=device)  # the chunk's images still iterating
 
-        def sel(local: Tensor) -> tuple[Any, Any, dict[str, Any]]:
+        def arguments_of(local: Tensor) -> tuple[Any, Any, dict[str, Any]]:
+            """``target``, ``additional_forward_args`` and inner keywords of images ``local``."""
             return batch.select(index[local])
 
-        y = self._score(x, *sel(active)[:2], first=True)
-        self._check_scores(y, index)
-        scores[:, 0] = y
-        normal = y < self.threshold
+        first_scores = self._score(current, *arguments_of(active)[:2], first=True)
+        self._check_scores(first_scores, index)
+        scores[:, 0] = first_scores
+        normal = first_scores < self.threshold
         reason[normal] = _NOT_ABNORMAL
         if self.explain_normal and bool(normal.any()):
             idle = active[normal]
-            first = self._map(x[idle], *sel(idle))
-            initial[idle] = first
-            augmented[idle] = first
+            first_maps = self._map(current[idle], *arguments_of(idle))
+            initial[idle] = first_maps
+            augmented[idle] = first_maps
         active = active[~normal]
 
         bar = tqdm(total=self.max_iter, desc="iterative augmentation", disable=not show_progress)
         t = 0
         while active.numel() > 0:
-            xa = x[active]
-            fa = None if fov is None else fov[active]
-            target, afa, kwargs = sel(active)
+            images_now = current[active]
+            fov_now = None if fov is None else fov[active]
+            target, extra_args, kwargs = arguments_of(active)
             if self.reuse_forward and t > 0:
                 # The score of the inpainted images comes from the attribution's forward pass;
                 # images that became normal drop their (unused) map.
-                maps, y = self._map_and_score(xa, target, afa, kwargs)
-                scores[active, t] = y
-                go = y >= self.threshold
-                reason[active] = torch.where(go, reason[active], _NORMAL)
+                maps, scores_now = self._map_and_score(images_now, target, extra_args, kwargs)
+                scores[active, t] = scores_now
+                still_abnormal = scores_now >= self.threshold
+                reason[active] = torch.where(still_abnormal, reason[active], _NORMAL)
             else:
-                maps = self._map(xa, target, afa, kwargs)
-                go = torch.ones(active.numel(), dtype=torch.bool, device=device)
-            masks = self._binarize(maps, fa)
-            degenerate = go & self._degenerate(maps, masks, fa)
-            good = go & ~degenerate
+                maps = self._map(images_now, target, extra_args, kwargs)
+                still_abnormal = torch.ones(active.numel(), dtype=torch.bool, device=device)
+            masks = apply_binarizer(self.binarizer, maps, fov_now)
+            degenerate = still_abnormal & degenerate_maps(maps, masks, fov_now)
+            summed = still_abnormal & ~degenerate  # these maps enter the augmented sum
             reason[active] = torch.where(degenerate, _DEGENERATE, reason[active])
             maps = maps.to(map_dtype)  # binarized in the attribution's own dtype, summed in this
             if t == 0:
@@ -576,66 +380,37 @@ class IterativeAugmentation(Attribution):
             t += 1
             scores = torch.cat([scores, torch.full_like(scores[:, :1], math.nan)], dim=1)
             weight = math.exp(-self.alpha * t)
-            used = good.view(-1, *[1] * (maps.dim() - 1))
-            augmented.index_add_(0, active, torch.where(used, maps, 0.0), alpha=weight)
-            iterations.index_add_(0, active, good.long())
-            masks = masks & used
+            summed_pixels = summed.view(-1, *[1] * (maps.dim() - 1))
+            augmented.index_add_(0, active, torch.where(summed_pixels, maps, 0.0), alpha=weight)
+            iterations.index_add_(0, active, summed.long())
+            masks = masks & summed_pixels
             if self.keep_history:
-                history.append((active, maps, masks, good))
-            xa = self.inpainter(xa, masks, fa)
-            x[active] = xa
+                history.append((active, maps, masks, summed))
+            images_now = self.inpainter(images_now, masks, fov_now)
+            current[active] = images_now
+            continuing = summed
             if not self.reuse_forward or t >= self.max_iter:
-                y = self._score(xa, target, afa)
-                scores[active, t] = torch.where(good, y.double(), scores[active, t])
-                normal = good & (y < self.threshold)
+                scores_now = self._score(images_now, target, extra_args)
+                scores[active, t] = torch.where(summed, scores_now.double(), scores[active, t])
+                normal = summed & (scores_now < self.threshold)
                 reason[active] = torch.where(normal, _NORMAL, reason[active])
-                good = good & ~normal
-            maxed = good & (t >= self.max_iter)
+                continuing = summed & ~normal
+            maxed = continuing & (t >= self.max_iter)
             reason[active] = torch.where(maxed, _MAX_ITER, reason[active])
-            active = active[good & ~maxed]
+            active = active[continuing & ~maxed]
             bar.update(1)
             bar.set_postfix(active=active.numel())
         bar.close()
-        return self._result(x, augmented, initial, iterations, scores, reason, history)
-
-    def _result(
-        self,
-        x: Tensor,
-        augmented: Tensor,
-        initial: Tensor,
-        iterations: Tensor,
-        scores: Tensor,
-        reason: Tensor,
-        history: list[tuple[Tensor, Tensor, Tensor, Tensor]],
-    ) -> AugmentationResult:
-        counts = iterations.tolist()
-        codes = reason.tolist()
-        host_scores = scores.cpu()
-        score_list = [host_scores[i, : c + 1].clone() for i, c in enumerate(counts)]
-        maps_list = masks_list = None
-        if self.keep_history:
-            per_maps: list[list[Tensor]] = [[] for _ in counts]
-            per_masks: list[list[Tensor]] = [[] for _ in counts]
-            for active, maps, masks, good in history:
-                for row, (i, used) in enumerate(zip(active.tolist(), good.tolist(), strict=True)):
-                    if used:
-                        per_maps[i].append(maps[row])
-                        per_masks[i].append(masks[row])
-            empty_map = augmented.new_zeros((0, *augmented.shape[1:]))
-            empty_mask = empty_map.bool()
-            maps_list = [torch.stack(m) if m else empty_map for m in per_maps]
-            masks_list = [torch.stack(m) if m else empty_mask for m in per_masks]
-        return AugmentationResult(
-            augmented=augmented,
-            initial=initial,
-            iterations=iterations,
-            scores=score_list,
-            stop_reason=[STOP_REASONS[c] for c in codes],
-            inpainted=x,
-            threshold=self.threshold,
-            alpha=self.alpha,
-            maps=maps_list,
-            masks=masks_list,
+        return collect_result(
+            current,
+            augmented,
+            initial,
+            iterations,
+            scores,
+            reason,
+            history if self.keep_history else None,
+            self.threshold,
+            self.alpha,
         )
 
     # -- one step's pieces -------------------------------------------------------------------
@@ -648,10 +423,10 @@ class IterativeAugmentation(Attribution):
             with torch.autocast(device_type=device.type, dtype=self.autocast):
                 yield
 
-    def _map(self, x: Tensor, target: Any, afa: Any, kwargs: dict[str, Any]) -> Tensor:
+    def _map(self, x: Tensor, target: Any, extra_args: Any, kwargs: dict[str, Any]) -> Tensor:
         call_kwargs = dict(kwargs)
-        if afa is not None:
-            call_kwargs["additional_forward_args"] = afa
+        if extra_args is not None:
+            call_kwargs["additional_forward_args"] = extra_args
         if self._passes_target:
             call_kwargs["target"] = target
         if isinstance(self.attribution_method, GradientAttribution):
@@ -669,28 +444,19 @@ class IterativeAugmentation(Attribution):
         return maps.detach()
 
     def _map_and_score(
-        self, x: Tensor, target: Any, afa: Any, kwargs: dict[str, Any]
+        self, x: Tensor, target: Any, extra_args: Any, kwargs: dict[str, Any]
     ) -> tuple[Tensor, Tensor]:
         """Attribution maps and the scores of the same forward pass (``reuse_forward``)."""
         model = self.forward_func
         assert isinstance(model, nn.Module)
-        captured: list[Tensor] = []
-
-        def hook(_module: nn.Module, _args: Any, output: Any) -> None:
-            if not captured and isinstance(output, Tensor) and output.shape[:1] == x.shape[:1]:
-                captured.append(output.detach())
-
-        handle = model.register_forward_hook(hook)
-        try:
-            maps = self._map(x, target, afa, kwargs)
-        finally:
-            handle.remove()
+        with capture_output(model, x.shape[0]) as captured:
+            maps = self._map(x, target, extra_args, kwargs)
         if not captured:
-            return maps, self._score(x, target, afa)
+            return maps, self._score(x, target, extra_args)
         return maps, self._scores_of(captured[0], target, x.shape[0])
 
-    def _score(self, x: Tensor, target: Any, afa: Any, first: bool = False) -> Tensor:
-        args = () if afa is None else afa
+    def _score(self, x: Tensor, target: Any, extra_args: Any, first: bool = False) -> Tensor:
+        args = () if extra_args is None else extra_args
         with torch.no_grad(), self._autocast(x.device):
             output = self.forward_func(x, *args)
         if first and not isinstance(output, Tensor) and not self._scores_any_output:
@@ -712,22 +478,6 @@ class IterativeAugmentation(Attribution):
                 f"{getattr(scores, 'shape', type(scores))}"
             )
         return scores.double()
-
-    def _binarize(self, maps: Tensor, valid: Tensor | None) -> Tensor:
-        masks = self.binarizer(maps, valid)
-        if not isinstance(masks, Tensor) or masks.dtype != torch.bool or masks.shape != maps.shape:
-            raise ValueError(
-                f"`binarizer` must return a bool tensor of shape {tuple(maps.shape)}, got "
-                f"{getattr(masks, 'dtype', type(masks))} {tuple(getattr(masks, 'shape', ()))}"
-            )
-        return masks if valid is None else masks & valid
-
-    @staticmethod
-    def _degenerate(maps: Tensor, masks: Tensor, valid: Tensor | None) -> Tensor:
-        """``(k,)`` bool: non-finite or constant maps (inside ``valid``), or empty masks."""
-        finite = torch.isfinite(maps).flatten(1).all(dim=1)
-        lo, hi = map_range(maps, valid)
-        return ~finite | (hi <= lo) | ~masks.flatten(1).any(dim=1)
 
     @staticmethod
     def _check_scores(y: Tensor, index: Tensor) -> None:
@@ -751,63 +501,6 @@ class IterativeAugmentation(Attribution):
         forwards = (self.forward_func, self.attribution_method.forward_func)
         return [f for f in forwards if isinstance(f, nn.Module)]
 
-    def _check_output_fn(self, output_fn: OutputFn | None) -> OutputFn | None:
-        if output_fn is None:
-            return None
-        if not callable(output_fn):
-            raise TypeError(f"`output_fn` must be callable, got {type(output_fn).__name__}")
-        if not isinstance(self.forward_func, nn.Module):
-            raise TypeError(
-                "`output_fn` is applied through a forward hook and needs an nn.Module classifier; "
-                "a plain forward function can return the tensor itself"
-            )
-        return output_fn
-
-    def _check_reshape_transform(
-        self, reshape_transform: ReshapeTransform | None
-    ) -> ReshapeTransform | None:
-        if reshape_transform is None:
-            return None
-        if not callable(reshape_transform):
-            raise TypeError(
-                f"`reshape_transform` must be callable, got {type(reshape_transform).__name__}"
-            )
-        if isinstance(self.attribution_method, LayerGradCam | GuidedGradCam):
-            name = type(self.attribution_method).__name__
-            raise ValueError(
-                f"`reshape_transform` cannot be used with {name}: it averages the layer's "
-                "gradients over every dimension after the first before returning, which on a "
-                "token layer (N, T, D) is the embedding, not space. Use LayerGradientXActivation "
-                "or LayerActivation on the token layer, or pytorch-grad-cam's GradCAM with its own "
-                "reshape_transform through captum_iterative.integrations.gradcam.CAMAttribution"
-            )
-        return reshape_transform
-
-    def _resolve_reuse(self, reuse: bool | str, explicit_forward: bool) -> bool:
-        if not isinstance(self.forward_func, nn.Module):
-            if reuse is True:
-                raise ValueError("`reuse_forward=True` needs an nn.Module classifier")
-            return False
-        if reuse == "auto":
-            same_model = not explicit_forward or self.forward_func is getattr(
-                self.attribution_method, "forward_func", None
-            )
-            return same_model and type(self.attribution_method) in _REUSABLE_FORWARD
-        return bool(reuse)
-
-    def _warn_guided_without_relu(self) -> None:
-        if not isinstance(self.attribution_method, _GUIDED):
-            return
-        model = _model_of(self.attribution_method)
-        if model is not None and not any(isinstance(m, nn.ReLU) for m in model.modules()):
-            warnings.warn(
-                f"{type(self.attribution_method).__name__}: the model has no nn.ReLU module, so "
-                "guided backpropagation equals the plain gradient here (Captum only hooks "
-                "nn.ReLU; SiLU, GELU, ReLU6 and functional ReLUs are left unchanged)",
-                UserWarning,
-                stacklevel=3,
-            )
-
     def _warn_training_mode(self) -> None:
         model = self.forward_func
         if isinstance(model, nn.Module) and model.training:
@@ -817,25 +510,3 @@ class IterativeAugmentation(Attribution):
                 UserWarning,
                 stacklevel=4,
             )
-
-
-def _concatenate(parts: Sequence[AugmentationResult]) -> AugmentationResult:
-    if len(parts) == 1:
-        return parts[0]
-    history = parts[0].maps is not None
-
-    def cat(name: str) -> Tensor:
-        return torch.cat([getattr(p, name) for p in parts])
-
-    return AugmentationResult(
-        augmented=cat("augmented"),
-        initial=cat("initial"),
-        iterations=cat("iterations"),
-        scores=[s for p in parts for s in p.scores],
-        stop_reason=[r for p in parts for r in p.stop_reason],
-        inpainted=cat("inpainted"),
-        threshold=parts[0].threshold,
-        alpha=parts[0].alpha,
-        maps=[m for p in parts for m in p.maps or []] if history else None,
-        masks=[m for p in parts for m in p.masks or []] if history else None,
-    )

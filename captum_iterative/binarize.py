@@ -20,7 +20,9 @@ from captum_iterative._checks import check_maps, check_mask_like
 __all__ = [
     "BINARIZERS",
     "Binarizer",
+    "apply_binarizer",
     "binarize_otsu",
+    "degenerate_maps",
     "get_binarizer",
     "map_range",
     "otsu_threshold",
@@ -212,3 +214,36 @@ def get_binarizer(binarizer: str | Callable[..., Tensor]) -> Binarizer:
     if not callable(binarizer):
         raise TypeError(f"`binarizer` must be a string or a callable, got {type(binarizer)}")
     return binarizer
+
+
+def apply_binarizer(binarizer: Binarizer, maps: Tensor, valid: Tensor | None) -> Tensor:
+    """``binarizer(maps, valid)``, its result checked and clipped to ``valid``.
+
+    Args:
+        binarizer (callable): e.g. from :func:`get_binarizer`.
+        maps (Tensor): ``(N, 1, H, W)`` maps.
+        valid (Tensor, optional): ``(N, 1, H, W)`` bool field of view.
+
+    Returns:
+        Tensor: ``(N, 1, H, W)`` bool masks, False outside ``valid``.
+
+    Raises:
+        ValueError: the binarizer returned something else than a bool tensor of ``maps``' shape.
+    """
+    masks = binarizer(maps, valid)
+    if not isinstance(masks, Tensor) or masks.dtype != torch.bool or masks.shape != maps.shape:
+        raise ValueError(
+            f"`binarizer` must return a bool tensor of shape {tuple(maps.shape)}, got "
+            f"{getattr(masks, 'dtype', type(masks))} {tuple(getattr(masks, 'shape', ()))}"
+        )
+    return masks if valid is None else masks & valid
+
+
+def degenerate_maps(maps: Tensor, masks: Tensor, valid: Tensor | None) -> Tensor:
+    """``(N,)`` bool: maps that are non-finite or constant (inside ``valid``), or empty masks.
+
+    Such a map carries no evidence to erase: the loop stops there (``"degenerate_map"``).
+    """
+    finite = torch.isfinite(maps).flatten(1).all(dim=1)
+    lo, hi = map_range(maps, valid)
+    return ~finite | (hi <= lo) | ~masks.flatten(1).any(dim=1)

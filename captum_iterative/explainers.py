@@ -9,21 +9,58 @@ r"""Explainers the loop accepts besides Captum attributions, and how each one is
 - any callable ``(inputs, target, **kwargs) -> attribution`` returning a tensor or a numpy
   array, wrapped by :class:`CallableAttribution` (also what the pytorch-grad-cam adapter of
   :mod:`captum_iterative.integrations.gradcam` builds on).
+
+What the loop needs to know about its explainer lives here too: whether the model output of its
+forward pass is the prediction of the explained images (:func:`reuses_forward`), whether guided
+backpropagation would silently equal the plain gradient (:func:`warn_guided_without_relu`), and
+whether a ``reshape_transform`` can apply (:func:`check_reshape_transform`).
 """
 
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
-from captum.attr import Attribution
+from captum.attr import (
+    Attribution,
+    Deconvolution,
+    GuidedBackprop,
+    GuidedGradCam,
+    InputXGradient,
+    LayerGradCam,
+    Saliency,
+)
 from captum.log import log_usage
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["AttributionFn", "CallableAttribution", "accepts_target", "as_attribution"]
+__all__ = [
+    "REUSABLE_FORWARD",
+    "AttributionFn",
+    "CallableAttribution",
+    "accepts_target",
+    "as_attribution",
+    "check_reshape_transform",
+    "resolve_reuse_forward",
+    "reuses_forward",
+    "warn_guided_without_relu",
+]
+
+#: Attribution types whose single forward pass runs on exactly the explained images, so the
+#: model output of that pass is the prediction for those images (``reuse_forward="auto"``).
+REUSABLE_FORWARD: tuple[type, ...] = (
+    Saliency,
+    GuidedBackprop,
+    Deconvolution,
+    InputXGradient,
+    LayerGradCam,
+    GuidedGradCam,
+)
+#: Attribution types that override the gradient of ``nn.ReLU`` modules only.
+_GUIDED: tuple[type, ...] = (GuidedBackprop, Deconvolution, GuidedGradCam)
 
 #: ``fn(inputs, target, **kwargs) -> attribution``: an explainer that is not a Captum object.
 AttributionFn = Callable[..., Any]
@@ -123,3 +160,99 @@ def accepts_target(method: Attribution) -> bool:
     return "target" in parameters or any(
         p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
     )
+
+
+def reuses_forward(method: Attribution) -> bool:
+    """Whether the model output of ``method``'s forward pass scores the explained images.
+
+    True for the types of :data:`REUSABLE_FORWARD` (exact type: a subclass may change the
+    forward pass).
+    """
+    return type(method) in REUSABLE_FORWARD
+
+
+def resolve_reuse_forward(
+    reuse: object, method: Attribution, forward_func: object, explicit_forward: bool
+) -> bool:
+    """Whether the loop takes its scores from the attribution's forward pass.
+
+    Args:
+        reuse (bool or str): ``True``, ``False`` or ``"auto"`` (:func:`reuses_forward` for the
+            attribution's own classifier).
+        method (Attribution): the explainer.
+        forward_func (callable): the classifier the loop scores with.
+        explicit_forward (bool): ``forward_func`` was given rather than taken from ``method``.
+
+    Raises:
+        ValueError: ``reuse`` is not one of the three, or ``True`` without an ``nn.Module``
+            classifier.
+    """
+    if reuse not in (True, False, "auto"):
+        raise ValueError(f"`reuse_forward` must be True, False or 'auto', got {reuse!r}")
+    if not isinstance(forward_func, nn.Module):
+        if reuse is True:
+            raise ValueError("`reuse_forward=True` needs an nn.Module classifier")
+        return False
+    if reuse == "auto":
+        same_model = not explicit_forward or forward_func is getattr(method, "forward_func", None)
+        return same_model and reuses_forward(method)
+    return bool(reuse)
+
+
+def _model_of(method: Attribution) -> nn.Module | None:
+    for owner in (method, getattr(method, "guided_backprop", None)):
+        model = getattr(owner, "model", None)
+        if isinstance(model, nn.Module):
+            return model
+    forward = getattr(method, "forward_func", None)
+    return forward if isinstance(forward, nn.Module) else None
+
+
+def warn_guided_without_relu(method: Attribution, stacklevel: int = 3) -> None:
+    """Warn when a guided method explains a model without ``nn.ReLU`` modules.
+
+    Captum's guided backpropagation hooks ``nn.ReLU`` only, so on such a model it equals the
+    plain gradient.
+
+    Args:
+        method (Attribution): the explainer.
+        stacklevel (int, optional): of the ``UserWarning``, counted from this function.
+            Default: 3 (the caller's caller).
+    """
+    if not isinstance(method, _GUIDED):
+        return
+    model = _model_of(method)
+    if model is not None and not any(isinstance(m, nn.ReLU) for m in model.modules()):
+        warnings.warn(
+            f"{type(method).__name__}: the model has no nn.ReLU module, so "
+            "guided backpropagation equals the plain gradient here (Captum only hooks "
+            "nn.ReLU; SiLU, GELU, ReLU6 and functional ReLUs are left unchanged)",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+
+
+def check_reshape_transform(method: Attribution, reshape_transform: Any) -> Any:
+    """Check a ``reshape_transform`` for ``method``: a callable, or None.
+
+    Raises:
+        TypeError: not callable.
+        ValueError: with ``LayerGradCam`` or ``GuidedGradCam``, which average the layer's
+            gradients before any transform could apply.
+    """
+    if reshape_transform is None:
+        return None
+    if not callable(reshape_transform):
+        raise TypeError(
+            f"`reshape_transform` must be callable, got {type(reshape_transform).__name__}"
+        )
+    if isinstance(method, LayerGradCam | GuidedGradCam):
+        name = type(method).__name__
+        raise ValueError(
+            f"`reshape_transform` cannot be used with {name}: it averages the layer's "
+            "gradients over every dimension after the first before returning, which on a "
+            "token layer (N, T, D) is the embedding, not space. Use LayerGradientXActivation "
+            "or LayerActivation on the token layer, or pytorch-grad-cam's GradCAM with its own "
+            "reshape_transform through captum_iterative.integrations.gradcam.CAMAttribution"
+        )
+    return reshape_transform

@@ -26,6 +26,8 @@ __all__ = [
     "SCORES",
     "OutputFn",
     "ScoreFn",
+    "capture_output",
+    "check_output_fn",
     "default_score",
     "get_score_fn",
     "output_hook",
@@ -186,3 +188,45 @@ def output_hook(modules: Sequence[nn.Module], output_fn: OutputFn | None) -> Ite
     finally:
         for handle in handles:
             handle.remove()
+
+
+def check_output_fn(output_fn: object, forward_func: object) -> OutputFn | None:
+    """Check ``output_fn``: None, or a callable for an ``nn.Module`` classifier.
+
+    Raises:
+        TypeError: not callable, or ``forward_func`` is not an ``nn.Module`` (the function is
+            applied through a forward hook).
+    """
+    if output_fn is None:
+        return None
+    if not callable(output_fn):
+        raise TypeError(f"`output_fn` must be callable, got {type(output_fn).__name__}")
+    if not isinstance(forward_func, nn.Module):
+        raise TypeError(
+            "`output_fn` is applied through a forward hook and needs an nn.Module classifier; "
+            "a plain forward function can return the tensor itself"
+        )
+    return output_fn  # type: ignore[return-value]
+
+
+@contextmanager
+def capture_output(model: nn.Module, batch_size: int) -> Iterator[list[Tensor]]:
+    """Keep the first tensor output of ``model`` with ``batch_size`` rows while the block runs.
+
+    The loop reads the prediction of the inpainted images from the attribution's own forward
+    pass this way (``reuse_forward``). The hook is removed on exit, also when the block raises.
+
+    Yields:
+        list[Tensor]: empty, or holding the detached output once the model has run.
+    """
+    captured: list[Tensor] = []
+
+    def hook(_module: nn.Module, _args: Any, output: Any) -> None:
+        if not captured and isinstance(output, Tensor) and output.shape[:1] == (batch_size,):
+            captured.append(output.detach())
+
+    handle = model.register_forward_hook(hook)
+    try:
+        yield captured
+    finally:
+        handle.remove()

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from skimage.measure import label as label_components
 
-from captum_iterative._checks import check_positive_int, tensor_to_numpy
+from captum_iterative._checks import check_positive_int, to_numpy
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -765,7 +765,7 @@ def _check_sequence(value: object, name: str, length: int | None) -> int:
 
 def _to_numpy(value: object, name: str) -> np.ndarray:
     """One image's map or mask as an array; a ``(1, H, W)`` entry (a loop map) as ``(H, W)``."""
-    value = tensor_to_numpy(value)
+    value = to_numpy(value)
     if isinstance(value, np.ndarray):
         return value[0] if value.ndim == 3 and value.shape[0] == 1 else value
     raise TypeError(f"`{name}` must be a numpy array or a torch tensor, got {type(value).__name__}")

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, roc_auc_score, roc_curve
 
-from captum_iterative._checks import tensor_to_numpy
+from captum_iterative._checks import to_numpy
 
 __all__ = [
     "OperatingPoint",
@@ -209,7 +209,7 @@ def _confusion(labels: np.ndarray, scores: np.ndarray, threshold: float) -> tupl
 
 
 def _check_vector(value: object, name: str) -> np.ndarray:
-    array = np.asarray(tensor_to_numpy(value))
+    array = np.asarray(to_numpy(value))
     if array.ndim != 1:
         raise ValueError(f"`{name}` must be one-dimensional (N,), got shape {array.shape}")
     if array.size == 0:
