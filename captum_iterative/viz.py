@@ -14,15 +14,14 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from captum_iterative.augmentation import AugmentationResult
+from captum_iterative._checks import to_numpy
+from captum_iterative.result import AugmentationResult
 
 __all__ = ["normalize_map", "overlay", "plot_iterations", "plot_method_grid", "to_display_image"]
 
 
 def _np(x: Any) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().to("cpu", torch.float64).numpy()
-    return np.asarray(x, dtype=np.float64)
+    return to_numpy(x, dtype=np.float64)  # type: ignore[no-any-return]
 
 
 def to_display_image(image: Any) -> np.ndarray:

@@ -30,34 +30,27 @@ from __future__ import annotations
 
 import heapq
 import math
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
-from numbers import Real
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import Literal
 
-import cv2
 import numpy as np
-import torch
-from skimage.measure import label as label_components
 
-from captum_iterative._checks import check_positive_int, to_numpy
+from captum_iterative._checks import check_positive_int, check_real
+from captum_iterative.evaluation._inputs import (
+    ArrayOrTensor,
+    check_map,
+    check_mask,
+    check_sequence,
+    per_image,
+    skimage_connectivity,
+)
+from captum_iterative.evaluation.froc_result import CamelyonFroc as CamelyonFroc
+from captum_iterative.evaluation.froc_result import Detection, FrocResult
+from captum_iterative.evaluation.lesion_labels import lesion_labels
+from captum_iterative.evaluation.lesion_labels import resize_lesion_labels as resize_lesion_labels
+from captum_iterative.evaluation.lesion_labels import resize_masks_checked as resize_masks_checked
 
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-
-__all__ = [
-    "AMD_RADIUS",
-    "DR_RADIUS",
-    "REFERENCE_SIZE",
-    "CamelyonFroc",
-    "Detection",
-    "FrocResult",
-    "froc",
-    "resize_lesion_labels",
-    "resize_masks_checked",
-    "scale_radius",
-]
+__all__ = ["AMD_RADIUS", "DR_RADIUS", "REFERENCE_SIZE", "froc", "scale_radius"]
 
 #: Detection radius of the paper for diabetic retinopathy lesions, in pixels at 512 x 512.
 DR_RADIUS: float = 7.0
@@ -65,235 +58,6 @@ DR_RADIUS: float = 7.0
 AMD_RADIUS: float = 10.0
 #: Image side (pixels) at which the paper's radii are given.
 REFERENCE_SIZE: int = 512
-
-#: Points of the summary table (false positives per image).
-_SUMMARY_FPS: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 10.0)
-
-ArrayOrTensor = np.ndarray | torch.Tensor
-
-
-@dataclass(frozen=True)
-class Detection:
-    """One detection of the greedy scan of one map.
-
-    Attributes:
-        y (int): row of the disc centre.
-        x (int): column of the disc centre.
-        score (float): map value at the centre (after ``normalize``, if asked).
-        is_tp (bool): the disc detected at least one lesion not detected before.
-        is_fp (bool): the disc counts as a false positive.
-        lesions_hit (tuple[int, ...]): ids of all lesions with a pixel inside the disc. Ids are
-            the labels of :func:`skimage.measure.label` on the image's mask (1, 2, ... in
-            row-major order of each lesion's first pixel).
-        lesions_new (tuple[int, ...]): the ids of ``lesions_hit`` that this disc detected first.
-    """
-
-    y: int
-    x: int
-    score: float
-    is_tp: bool
-    is_fp: bool
-    lesions_hit: tuple[int, ...]
-    lesions_new: tuple[int, ...]
-
-    @property
-    def outcome(self) -> str:
-        """``"tp"``, ``"fp"``, ``"duplicate"`` (only lesions already detected; also when
-        ``duplicates="fp"`` made it a false positive) or ``"ignored"`` (hit only the ignore mask).
-        """
-        if self.is_tp:
-            return "tp"
-        if self.lesions_hit:
-            return "duplicate"
-        return "fp" if self.is_fp else "ignored"
-
-
-class CamelyonFroc(NamedTuple):
-    """Detections in the form of the CAMELYON16 evaluation script and of MONAI.
-
-    ``monai.metrics.compute_froc_curve_data(*result.to_camelyon())`` takes it as it is.
-
-    Attributes:
-        fp_probs (np.ndarray): ``(F,)`` float64 scores of the false positives, all images pooled.
-        tp_probs (np.ndarray): ``(num_targets,)`` float64, one entry per lesion: the score of the
-            detection that detected it first (the highest score among the discs touching it),
-            ``-inf`` for a lesion no detection reached. Detected lesions come first, in scan
-            order.
-        num_targets (int): number of lesions over all images.
-        num_images (int): number of images.
-    """
-
-    fp_probs: np.ndarray
-    tp_probs: np.ndarray
-    num_targets: int
-    num_images: int
-
-
-@dataclass(frozen=True, repr=False, eq=False)
-class FrocResult:
-    """A pooled FROC curve and the detections it was built from.
-
-    The curve is a staircase: point ``k`` holds the operating point of the threshold
-    ``thresholds[k]`` (detections with ``score >= thresholds[k]`` are kept). Point 0 is the
-    threshold ``+inf`` (no detection, 0 false positives, sensitivity 0).
-
-    Attributes:
-        fps_per_image (np.ndarray): ``(K,)`` float64, non-decreasing average number of false
-            positives per image.
-        sensitivity (np.ndarray): ``(K,)`` float64, non-decreasing fraction of lesions detected;
-            all NaN when there is no lesion in any mask.
-        thresholds (np.ndarray): ``(K,)`` float64, decreasing; ``thresholds[0] = inf``.
-        n_lesions (int): number of lesions over all images.
-        n_images (int): number of images (the denominator of ``fps_per_image``).
-        lesions_per_image (np.ndarray): ``(n_images,)`` int64 lesion counts.
-        detections (list[list[Detection]]): per image, its detections in scan order.
-        max_fps_per_image (float or None): the false-positive budget of the scan.
-        truncated (bool): ``True`` when the scan stopped at the budget with detections left, so
-            the curve is exact only up to ``max_fps_per_image``.
-    """
-
-    fps_per_image: np.ndarray
-    sensitivity: np.ndarray
-    thresholds: np.ndarray
-    n_lesions: int
-    n_images: int
-    lesions_per_image: np.ndarray
-    detections: list[list[Detection]]
-    max_fps_per_image: float | None
-    truncated: bool
-
-    def sensitivity_at(
-        self, fps: float | Sequence[float] | np.ndarray = 10.0
-    ) -> float | np.ndarray:
-        """Highest sensitivity reached while the average false positives per image is <= ``fps``.
-
-        Args:
-            fps (float or sequence of float, optional): false positives per image, each finite
-                and >= 0. Default: 10.0 (the paper's SE/10FPs).
-
-        Returns:
-            float for a scalar ``fps``, otherwise an array of ``fps``' shape (float64). NaN when
-            there are no lesions at all. A curve that ends before ``fps`` (the maps ran out)
-            gives its last sensitivity.
-
-        Raises:
-            ValueError: if ``fps`` is negative or not finite, or exceeds ``max_fps_per_image``
-                of a truncated scan (the curve is unknown there).
-        """
-        values = np.asarray(fps, dtype=np.float64)
-        if not np.isfinite(values).all() or (values < 0).any():
-            raise ValueError(f"`fps` must be finite and >= 0, got {fps!r}")
-        if (
-            self.truncated
-            and self.max_fps_per_image is not None
-            and (values > self.max_fps_per_image).any()
-        ):
-            raise ValueError(
-                f"`fps` = {fps!r} exceeds max_fps_per_image = {self.max_fps_per_image} of the "
-                "scan, so the curve is not known there; call froc() with a larger "
-                "`max_fps_per_image` (or None)"
-            )
-        index = np.searchsorted(self.fps_per_image, values, side="right") - 1
-        result = self.sensitivity[index]
-        return float(result) if result.ndim == 0 else result
-
-    def to_camelyon(self) -> CamelyonFroc:
-        """The detections in the CAMELYON16 / MONAI form (``fp_probs``, ``tp_probs``, ...).
-
-        MONAI's ``compute_froc_curve_data`` on it gives this curve at every threshold it
-        evaluates: all distinct scores but the lowest one, which CAMELYON16's script (and
-        MONAI's copy) reserves for "not detected" (0 there, ``-inf`` here), so when every lesion
-        is detected the point of the lowest score is missing from MONAI's curve. Duplicates and
-        ignored detections are neither false positives nor hits, as in :func:`froc`. A truncated
-        scan exports the detections up to its budget only.
-
-        Returns:
-            CamelyonFroc: ``(fp_probs, tp_probs, num_targets, num_images)``.
-
-        Examples::
-
-            >>> from monai.metrics import compute_froc_curve_data
-            >>> fps_per_image, sensitivity = compute_froc_curve_data(*result.to_camelyon())
-        """
-        flat = [d for dets in self.detections for d in dets]
-        fp_probs = np.array([d.score for d in flat if d.is_fp], dtype=np.float64)
-        hits = [d.score for d in flat for _ in d.lesions_new]
-        missed = np.full(self.n_lesions - len(hits), -np.inf)
-        tp_probs = np.concatenate([np.array(hits, dtype=np.float64), missed])
-        return CamelyonFroc(fp_probs, tp_probs, self.n_lesions, self.n_images)
-
-    def plot(self, ax: Axes | None = None, label: str | None = None, **kwargs: Any) -> Axes:
-        """Draw the FROC staircase with a logarithmic false-positive axis (the paper's Fig. 3).
-
-        The x axis spans from the power of ten at or below ``1 / n_images`` to
-        ``max_fps_per_image`` (or the last point when there is no budget); points with zero
-        false positives are drawn at its left edge. A curve whose maps ran out is extended flat.
-
-        Args:
-            ax (matplotlib.axes.Axes, optional): axes to draw on. Default: None (a new figure).
-            label (str, optional): legend label; a legend is drawn when given. Default: None.
-            **kwargs: passed to :meth:`matplotlib.axes.Axes.step` (``color``, ``linestyle``...).
-
-        Returns:
-            matplotlib.axes.Axes: the axes drawn on.
-        """
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots()
-        left = 10.0 ** math.floor(math.log10(1.0 / self.n_images))
-        last_fps = float(self.fps_per_image[-1])
-        if self.max_fps_per_image is not None:
-            right = self.max_fps_per_image
-        else:
-            right = max(last_fps, 10.0)
-        right = max(right, 10.0 * left)
-        x = np.maximum(self.fps_per_image, left)
-        y = self.sensitivity
-        if not self.truncated and last_fps < right:
-            x = np.append(x, right)
-            y = np.append(y, y[-1])
-        ax.step(x, y, where="post", label=label, **kwargs)
-        ax.set_xscale("log")
-        ax.set_xlim(left, right)
-        ax.set_ylim(0.0, 1.0)
-        ax.set_xlabel("Average number of false positives per image")
-        ax.set_ylabel("Sensitivity")
-        ax.grid(True, which="both", alpha=0.3)
-        if label is not None:
-            ax.legend(loc="lower right")
-        return ax
-
-    def _summary_points(self) -> list[float]:
-        if self.truncated and self.max_fps_per_image is not None:
-            return [f for f in _SUMMARY_FPS if f <= self.max_fps_per_image]
-        return list(_SUMMARY_FPS)
-
-    def summary(self) -> str:
-        """A short multi-line text: counts, then the sensitivity at 1/8 ... 10 FPs per image."""
-        flat = [d for dets in self.detections for d in dets]
-        outcomes = [d.outcome for d in flat]
-        lines = [
-            f"FROC over {self.n_images} images, {self.n_lesions} lesions, {len(flat)} detections: "
-            f"{sum(d.is_tp for d in flat)} TP, {sum(d.is_fp for d in flat)} FP, "
-            f"{outcomes.count('duplicate')} duplicate, {outcomes.count('ignored')} ignored",
-        ]
-        points = self._summary_points()
-        if points:
-            values = np.atleast_1d(self.sensitivity_at(points))
-            lines.append("FPs/image    " + " ".join(f"{f:>6g}" for f in points))
-            lines.append("sensitivity  " + " ".join(f"{v:>6.3f}" for v in values))
-        if self.truncated:
-            lines.append(f"(scan stopped past {self.max_fps_per_image:g} FPs per image)")
-        return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        at = self._summary_points()[-1] if self._summary_points() else 0.0
-        return (
-            f"FrocResult(n_images={self.n_images}, n_lesions={self.n_lesions}, "
-            f"points={len(self.thresholds)}, truncated={self.truncated}, "
-            f"sensitivity_at({at:g})={self.sensitivity_at(at):.4f})"
-        )
 
 
 def scale_radius(
@@ -316,161 +80,9 @@ def scale_radius(
         >>> scale_radius(7.0, size=224)
         3.0625
     """
-    radius = _check_real(radius_at_512, "radius_at_512", minimum=0.0)
+    radius = check_real(radius_at_512, "radius_at_512", minimum=0.0)
     size = check_positive_int(size, "size")
     return radius * size / check_positive_int(reference_size, "reference_size")
-
-
-def resize_masks_checked(
-    mask: ArrayOrTensor,
-    size: int | tuple[int, int],
-    *,
-    connectivity: int = 8,
-    on_vanish: Literal["raise", "warn"] = "raise",
-) -> np.ndarray:
-    """Resize a lesion mask with nearest neighbour and check that no lesion vanished.
-
-    Small lesions (microaneurysms) can fall between the sampled pixels when a mask is shrunk:
-    a 1-pixel lesion shrunk 3x survives only if it sits on the centre of its 3 x 3 cell. The
-    mask's lesions (connected components) are labelled at the input resolution, the label image
-    is resized with OpenCV's ``INTER_NEAREST_EXACT`` (pixel-centre sampling, as scikit-image and
-    PIL), and every label missing from the result is reported. Nearest-neighbour shrinking can
-    also merge neighbouring lesions; that is not reported.
-
-    Args:
-        mask (np.ndarray or Tensor): ``(H, W)`` bool lesion mask.
-        size (int or tuple[int, int]): output ``(height, width)``, or one int for a square.
-        connectivity (int, optional): 8 or 4, the lesion definition. Default: 8.
-        on_vanish (str, optional): ``"raise"`` a ``ValueError`` or ``"warn"`` (``UserWarning``)
-            when a lesion vanished. Default: ``"raise"``.
-
-    Returns:
-        np.ndarray: ``(height, width)`` bool mask (a new array).
-
-    Raises:
-        ValueError: if a lesion vanished and ``on_vanish="raise"``, naming how many and where.
-
-    Examples::
-
-        >>> mask = np.zeros((9, 9), dtype=bool)
-        >>> mask[4, 4] = True                      # centre of the middle 3 x 3 cell
-        >>> int(resize_masks_checked(mask, 3).sum())
-        1
-    """
-    array = _to_numpy(mask, "mask")
-    if array.ndim != 2:
-        raise ValueError(f"`mask` must have shape (H, W), got {array.shape}")
-    if array.dtype != np.bool_:
-        raise TypeError(f"`mask` must be a bool mask, got dtype {array.dtype}")
-    if isinstance(size, int) and not isinstance(size, bool):
-        height, width = size, size
-    elif (
-        isinstance(size, tuple)
-        and len(size) == 2
-        and all(isinstance(s, int) and not isinstance(s, bool) for s in size)
-    ):
-        height, width = size
-    else:
-        raise TypeError(f"`size` must be an int or a (height, width) tuple of ints, got {size!r}")
-    if height < 1 or width < 1:
-        raise ValueError(f"`size` must be positive, got {size!r}")
-    if on_vanish not in ("raise", "warn"):
-        raise ValueError(f'`on_vanish` must be "raise" or "warn", got {on_vanish!r}')
-    labels, n_lesions = label_components(
-        array, connectivity=_skimage_connectivity(connectivity), return_num=True
-    )
-    resized = cv2.resize(
-        labels.astype(np.int32), (width, height), interpolation=cv2.INTER_NEAREST_EXACT
-    )
-    vanished = np.setdiff1d(np.arange(1, n_lesions + 1), resized)
-    if vanished.size:
-        where = []
-        for lesion in vanished[:5]:
-            rows, cols = np.nonzero(labels == lesion)
-            where.append(f"{rows.size} px at row {rows.min()}, col {cols.min()}")
-        more = ", ..." if vanished.size > 5 else ""
-        message = (
-            f"{vanished.size} of {n_lesions} lesions vanished when resizing `mask` from "
-            f"{array.shape} to {(height, width)} ({'; '.join(where)}{more}); label lesions at the "
-            "native resolution or scale the maps up instead"
-        )
-        if on_vanish == "raise":
-            raise ValueError(message)
-        warnings.warn(message, UserWarning, stacklevel=2)
-    return resized > 0
-
-
-def resize_lesion_labels(
-    labels: ArrayOrTensor, size: int | tuple[int, int]
-) -> tuple[np.ndarray, int]:
-    """Carry lesions labelled at native resolution to another frame without losing any.
-
-    Each output pixel covers a rectangle of source pixels; a lesion claims every output pixel
-    whose rectangle holds at least one of its pixels (the ``"any"`` rule), so no lesion vanishes
-    when a mask is shrunk, and lesions keep their own labels even where their footprints touch
-    (touching lesions are not merged, unlike thresholding a resized boolean mask). Where two
-    lesions claim the same output pixel the smaller lesion (fewer source pixels) gets it, so small
-    lesions survive next to large ones; a lesion can still be lost when smaller lesions claim all
-    of its pixels, which only happens when several lesions fall into one output pixel: the number
-    of such lesions is returned.
-
-    Args:
-        labels (np.ndarray or Tensor): ``(H, W)`` integer label image at native resolution (0 =
-            background), e.g. ``skimage.measure.label(mask, connectivity=2)``.
-        size (int or tuple[int, int]): output ``(height, width)``, or one int for a square.
-
-    Returns:
-        tuple[np.ndarray, int]: the ``(height, width)`` ``int32`` label image (same ids), and the
-        number of lesions that lost every pixel.
-
-    Examples::
-
-        >>> labels = np.zeros((9, 9), dtype=np.int32)
-        >>> labels[0, 0] = 1; labels[0, 3] = 2      # two 1-pixel lesions, 3 px apart
-        >>> small, lost = resize_lesion_labels(labels, 3)
-        >>> sorted(np.unique(small[small > 0]).tolist()), lost   # both kept, one pixel each
-        ([1, 2], 0)
-    """
-    array = _to_numpy(labels, "labels")
-    if array.ndim != 2 or not np.issubdtype(array.dtype, np.integer):
-        raise TypeError(
-            f"`labels` must be an (H, W) integer label image, got {array.dtype} {array.shape}"
-        )
-    if isinstance(size, tuple) and len(size) == 2:
-        height, width = int(size[0]), int(size[1])
-    elif isinstance(size, int) and not isinstance(size, bool):
-        height, width = size, size
-    else:
-        raise TypeError(f"`size` must be an int or a (height, width) tuple, got {size!r}")
-    if height < 1 or width < 1:
-        raise ValueError(f"`size` must be positive, got {size!r}")
-    rows, cols = np.nonzero(array > 0)
-    ids = array[rows, cols].astype(np.int64)
-    out = np.zeros((height, width), dtype=np.int32)
-    if ids.size == 0:
-        return out, 0
-    h, w = array.shape
-    # Output pixels overlapped by source pixel [y, y + 1): floor(y s) .. ceil((y + 1) s) - 1.
-    sy, sx = height / h, width / w
-    y0 = np.floor(rows * sy).astype(np.int64)
-    y1 = np.minimum(np.ceil((rows + 1) * sy).astype(np.int64), height)
-    x0 = np.floor(cols * sx).astype(np.int64)
-    x1 = np.minimum(np.ceil((cols + 1) * sx).astype(np.int64), width)
-    span_y, span_x = int((y1 - y0).max()), int((x1 - x0).max())
-    pix, lab = [], []
-    for dy in range(span_y):
-        for dx in range(span_x):
-            keep = (y0 + dy < y1) & (x0 + dx < x1)
-            pix.append((y0[keep] + dy) * width + x0[keep] + dx)
-            lab.append(ids[keep])
-    pixels, owners = np.concatenate(pix), np.concatenate(lab)
-    sizes = np.bincount(ids)[owners]
-    order = np.lexsort((owners, sizes, pixels))
-    pixels, owners = pixels[order], owners[order]
-    first = np.unique(pixels, return_index=True)[1]
-    out.flat[pixels[first]] = owners[first]
-    lost = np.setdiff1d(np.unique(ids), out).size
-    return out, int(lost)
 
 
 def froc(
@@ -547,42 +159,42 @@ def froc(
         >>> result.sensitivity_at(10.0)          # SE/10FPs
         >>> result.plot(label="saliency")
     """
-    radius = _check_real(radius, "radius", minimum=0.0)
+    radius = check_real(radius, "radius", minimum=0.0)
     if max_detections is not None:
         check_positive_int(max_detections, "max_detections")
     budget = None
     if max_fps_per_image is not None:
-        budget = _check_real(max_fps_per_image, "max_fps_per_image", minimum=0.0)
+        budget = check_real(max_fps_per_image, "max_fps_per_image", minimum=0.0)
     if duplicates not in ("ignore", "fp"):
         raise ValueError(f'`duplicates` must be "ignore" or "fp", got {duplicates!r}')
     if normalize not in (None, "max", "minmax"):
         raise ValueError(f'`normalize` must be None, "max" or "minmax", got {normalize!r}')
-    skimage_connectivity = _skimage_connectivity(connectivity)
+    label_connectivity = skimage_connectivity(connectivity)
 
-    maps, masks = _per_image(maps, "maps"), _per_image(masks, "masks")
-    ignore_masks = _per_image(ignore_masks, "ignore_masks")
-    fov_masks = _per_image(fov_masks, "fov_masks")
-    n_images = _check_sequence(maps, "maps", None)
-    _check_sequence(masks, "masks", n_images)
+    maps, masks = per_image(maps, "maps"), per_image(masks, "masks")
+    ignore_masks = per_image(ignore_masks, "ignore_masks")
+    fov_masks = per_image(fov_masks, "fov_masks")
+    n_images = check_sequence(maps, "maps", None)
+    check_sequence(masks, "masks", n_images)
     if ignore_masks is not None:
-        _check_sequence(ignore_masks, "ignore_masks", n_images)
+        check_sequence(ignore_masks, "ignore_masks", n_images)
     if fov_masks is not None:
-        _check_sequence(fov_masks, "fov_masks", n_images)
+        check_sequence(fov_masks, "fov_masks", n_images)
 
     footprint = _disc(radius)
     scans: list[_ImageScan] = []
     lesions_per_image = np.zeros(n_images, dtype=np.int64)
     for i in range(n_images):
-        work = _check_map(maps[i], f"maps[{i}]")
-        labels, n_lesions = _lesion_labels(
-            masks[i], f"masks[{i}]", work.shape, i, skimage_connectivity
+        work = check_map(maps[i], f"maps[{i}]")
+        labels, n_lesions = lesion_labels(
+            masks[i], f"masks[{i}]", work.shape, i, label_connectivity
         )
         lesions_per_image[i] = n_lesions
         ignore = None
         if ignore_masks is not None and ignore_masks[i] is not None:
-            ignore = _check_mask(ignore_masks[i], f"ignore_masks[{i}]", work.shape, i)
+            ignore = check_mask(ignore_masks[i], f"ignore_masks[{i}]", work.shape, i)
         if fov_masks is not None and fov_masks[i] is not None:
-            fov = _check_mask(fov_masks[i], f"fov_masks[{i}]", work.shape, i)
+            fov = check_mask(fov_masks[i], f"fov_masks[{i}]", work.shape, i)
             work[~fov] = -np.inf
         if normalize is not None:
             _normalize_in_place(work, normalize)
@@ -719,98 +331,3 @@ def _normalize_in_place(work: np.ndarray, mode: str) -> None:
     else:
         low, high = values.min(), values.max()
         work[candidates] = (values - low) / (high - low) if high > low else 0.0
-
-
-def _skimage_connectivity(connectivity: object) -> int:
-    if connectivity not in (4, 8) or isinstance(connectivity, bool):
-        raise ValueError(f"`connectivity` must be 4 or 8, got {connectivity!r}")
-    return 1 if connectivity == 4 else 2
-
-
-def _check_real(value: object, name: str, minimum: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"`{name}` must be a real number, got {type(value).__name__}")
-    out = float(value)
-    if not math.isfinite(out) or out < minimum:
-        raise ValueError(f"`{name}` must be finite and >= {minimum:g}, got {value!r}")
-    return out
-
-
-def _per_image(value: Any, name: str) -> Any:
-    """A batch ``(N, 1, H, W)`` (the loop's output shape) as ``(N, H, W)``; others as they are."""
-    if isinstance(value, np.ndarray | torch.Tensor) and value.ndim == 4:
-        if value.shape[1] != 1:
-            raise ValueError(
-                f"`{name}` as one array must be (N, 1, H, W) or (N, H, W), got shape "
-                f"{tuple(value.shape)}"
-            )
-        return value[:, 0]
-    return value
-
-
-def _check_sequence(value: object, name: str, length: int | None) -> int:
-    if isinstance(value, np.ndarray | torch.Tensor) and value.ndim == 2:
-        raise ValueError(
-            f"`{name}` must be a sequence of (H, W) arrays; wrap one image as [{name}]"
-        )
-    if not isinstance(value, Sequence | np.ndarray | torch.Tensor):
-        raise TypeError(f"`{name}` must be a sequence of (H, W) arrays, got {type(value).__name__}")
-    n = len(value)
-    if length is None and n == 0:
-        raise ValueError(f"`{name}` is empty")
-    if length is not None and n != length:
-        raise ValueError(f"`{name}` has {n} entries, but `maps` has {length}")
-    return n
-
-
-def _to_numpy(value: object, name: str) -> np.ndarray:
-    """One image's map or mask as an array; a ``(1, H, W)`` entry (a loop map) as ``(H, W)``."""
-    value = to_numpy(value)
-    if isinstance(value, np.ndarray):
-        return value[0] if value.ndim == 3 and value.shape[0] == 1 else value
-    raise TypeError(f"`{name}` must be a numpy array or a torch tensor, got {type(value).__name__}")
-
-
-def _check_map(value: object, name: str) -> np.ndarray:
-    """Return a float64 copy of a finite (H, W) map."""
-    array = _to_numpy(value, name)
-    if array.ndim != 2 or array.size == 0:
-        raise ValueError(f"`{name}` must be a non-empty (H, W) map, got shape {array.shape}")
-    if array.dtype == np.bool_ or not (
-        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
-    ):
-        raise TypeError(f"`{name}` must hold real numbers, got dtype {array.dtype}")
-    work = array.astype(np.float64, copy=True)
-    if not np.isfinite(work).all():
-        raise ValueError(f"`{name}` contains NaN or infinite values")
-    return work
-
-
-def _lesion_labels(
-    value: object, name: str, shape: tuple[int, ...], index: int, connectivity: int
-) -> tuple[np.ndarray, int]:
-    """Lesion label image and lesion count of a bool mask or an integer label image."""
-    array = _to_numpy(value, name)
-    if np.issubdtype(array.dtype, np.integer):
-        if array.shape != shape:
-            raise ValueError(
-                f"`{name}` has shape {array.shape}, but `maps[{index}]` has shape {shape}"
-            )
-        if (array < 0).any():
-            raise ValueError(f"`{name}` is a label image with negative labels")
-        return array, int(np.unique(array[array > 0]).size)
-    mask = _check_mask(value, name, shape, index)
-    labels, n_lesions = label_components(mask, connectivity=connectivity, return_num=True)
-    return labels, int(n_lesions)
-
-
-def _check_mask(value: object, name: str, shape: tuple[int, ...], index: int) -> np.ndarray:
-    array = _to_numpy(value, name)
-    if array.dtype != np.bool_:
-        raise TypeError(
-            f"`{name}` must be a bool mask (or, for lesion masks, an integer label image), got "
-            f"dtype {array.dtype}; threshold it first (e.g. `mask > 0`)"
-        )
-    if array.shape != shape:
-        raise ValueError(f"`{name}` has shape {array.shape}, but `maps[{index}]` has shape {shape}")
-    return array

@@ -28,8 +28,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from captum_iterative._checks import to_numpy
 from captum_iterative._files import atomic_path
-from captum_iterative.augmentation import AugmentationResult
+from captum_iterative.result import AugmentationResult
 
 _T = TypeVar("_T")
 
@@ -65,10 +66,10 @@ class Explanation:
         return cls(
             image_id=image_id,
             method=method,
-            initial=result.initial[index, 0].detach().float().cpu().numpy(),
-            augmented=result.augmented[index, 0].detach().float().cpu().numpy(),
+            initial=to_numpy(result.initial[index, 0], dtype=np.float32),
+            augmented=to_numpy(result.augmented[index, 0], dtype=np.float32),
             iterations=int(result.iterations[index]),
-            scores=result.scores[index].detach().cpu().numpy().astype(np.float64),
+            scores=to_numpy(result.scores[index], dtype=np.float64),
             stop_reason=result.stop_reason[index],
             threshold=float(result.threshold),
             alpha=float(result.alpha),

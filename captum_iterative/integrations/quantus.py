@@ -34,6 +34,7 @@ import torch
 from captum.attr import Attribution
 from torch import Tensor, nn
 
+from captum_iterative._checks import to_numpy
 from captum_iterative.augmentation import IterativeAugmentation
 from captum_iterative.explainers import AttributionFn
 
@@ -137,7 +138,7 @@ def explain_func(
             UserWarning,
             stacklevel=2,
         )
-    return chosen.detach().to("cpu", torch.float32).numpy()
+    return to_numpy(chosen, dtype=np.float32)  # type: ignore[no-any-return]
 
 
 def _build(method: MethodSpec, model: nn.Module) -> Attribution | AttributionFn:
