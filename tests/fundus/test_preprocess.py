@@ -258,7 +258,7 @@ def test_graham_saturates_like_opencv_8bit_recipe(retina: np.ndarray) -> None:
 
 
 def test_graham_kernel_size_is_opencv_8bit_rule(retina: np.ndarray) -> None:
-    from captum_iterative.fundus.preprocess import _gaussian_ksize
+    from captum_iterative.fundus.preprocess.graham import gaussian_ksize as _gaussian_ksize
 
     for sigma in (0.4, 1.0, 2.5, 8.53):
         ksize = _gaussian_ksize(sigma)
@@ -276,7 +276,7 @@ def test_graham_kernel_size_is_opencv_8bit_rule(retina: np.ndarray) -> None:
 def test_torch_graham_combination_equals_cv2_addweighted(
     image: np.ndarray, blur: np.ndarray
 ) -> None:
-    from captum_iterative.fundus.preprocess import _graham_combine_tensor
+    from captum_iterative.fundus.preprocess.graham import graham_combine_tensor as _graham_combine_tensor
 
     out = _graham_combine_tensor(torch.from_numpy(image).float(), torch.from_numpy(blur).float())
     np.testing.assert_array_equal(out.numpy(), cv2.addWeighted(image, 4, blur, -4, 128))
