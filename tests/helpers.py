@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -78,3 +81,24 @@ def blob_volume(intensities: list[float], size: int = 24, seed: int = 0) -> torc
     for value, (z, y, x) in zip(intensities, VOLUME_CELLS, strict=False):
         vol[:, z - 1 : z + 2, y - 1 : y + 2, x - 1 : x + 2] = value
     return torch.from_numpy(vol)
+
+
+def usage_error_of(main: Callable[[list[str]], object], argv: list[str], capsys: Any) -> str:
+    """The one-line usage error of an entry point ``main(argv)`` that exits with status 2.
+
+    Every entry point of the project (``captum-iterative``, ``python -m
+    captum_iterative.fundus.train``, the examples) reports a usage error as one line
+    ``PROG: error: MESSAGE`` on stderr and exit status 2; this returns that line.
+    """
+    capsys.readouterr()
+    try:
+        main(argv)
+    except SystemExit as stop:
+        code = stop.code
+    else:
+        raise AssertionError(f"{argv} did not exit")
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line and ": warning: " not in line]
+    assert code == 2, (code, err)
+    assert len(lines) == 1 and ": error: " in lines[0], err
+    return lines[0]

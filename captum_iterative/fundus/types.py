@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+__all__ = ["AMD_LESIONS", "DR_LESIONS", "FundusSample"]
+
 #: Lesion types of diabetic retinopathy, in the order used by tables and figures.
 DR_LESIONS: tuple[str, ...] = (
     "hemorrhages",

@@ -15,13 +15,10 @@ import torch
 
 from captum_iterative.fundus.models import FundusClassifier
 from captum_iterative.fundus.preprocess import FundusTransform
-from captum_iterative.fundus.train import (
-    _aptos_split,
-    _load_in_memory,
-    load_classifier,
-    predict,
-    referable_metrics,
-)
+from captum_iterative.fundus._in_memory import load_in_memory as _load_in_memory
+from captum_iterative.fundus._train_cli import _aptos_split
+from captum_iterative.fundus.checkpoint import load_classifier
+from captum_iterative.fundus.classifier_eval import predict, referable_metrics
 
 CHECKPOINTS = resources.files("captum_iterative") / "checkpoints"
 

@@ -276,7 +276,9 @@ def test_graham_kernel_size_is_opencv_8bit_rule(retina: np.ndarray) -> None:
 def test_torch_graham_combination_equals_cv2_addweighted(
     image: np.ndarray, blur: np.ndarray
 ) -> None:
-    from captum_iterative.fundus.preprocess.graham import graham_combine_tensor as _graham_combine_tensor
+    from captum_iterative.fundus.preprocess.graham import (
+        graham_combine_tensor as _graham_combine_tensor,
+    )
 
     out = _graham_combine_tensor(torch.from_numpy(image).float(), torch.from_numpy(blur).float())
     np.testing.assert_array_equal(out.numpy(), cv2.addWeighted(image, 4, blur, -4, 128))

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from torch.utils.data import Subset
 
-from captum_iterative.fundus.train import _aptos_split
+from captum_iterative._argparse import UsageError
+from captum_iterative.fundus._train_cli import _aptos_split
 
 #: (id, grade, duplicate_group, duplicate_label_conflict) of a small copy with duplicates.
 ROWS = [
@@ -83,5 +84,5 @@ def test_copy_without_duplicate_columns_keeps_every_row(tmp_path: Path) -> None:
 
 def test_split_needs_a_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("APTOS_ROOT", raising=False)
-    with pytest.raises(SystemExit, match="APTOS_ROOT"):
+    with pytest.raises(UsageError, match="--dataset aptos2019 needs --root PATH or the APTOS_ROOT"):
         _aptos_split(argparse.Namespace(root=None, val_fraction=0.2, seed=0))

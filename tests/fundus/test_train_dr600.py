@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 import timm
 import torch
+from helpers import usage_error_of
 from torch import nn
 
 from captum_iterative.fundus.datasets import DR600, grouped_split
@@ -45,7 +47,7 @@ def lite0_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
 
 def _argv(root: Path, out: Path, *extra: str) -> list[str]:
     return [
-        "--data",
+        "--dataset",
         "dr600",
         "--root",
         str(root),
@@ -113,7 +115,7 @@ def test_fine_tune_from_the_aptos_checkpoint(tmp_path: Path, replica: Path) -> N
         "channels_last": False,
     }
     assert summary["command"].startswith(
-        "python -m captum_iterative.fundus.train --data dr600 --root "
+        "python -m captum_iterative.fundus.train --dataset dr600 --root "
     )
     assert "--init-checkpoint" in summary["command"]
     assert summary["seconds"] <= summary["wall_seconds"] + 0.1
@@ -122,7 +124,7 @@ def test_fine_tune_from_the_aptos_checkpoint(tmp_path: Path, replica: Path) -> N
     _, info = load_classifier(out)
     assert info.arch == "vgg_small" and info.input_size == 64
     assert info.init == {k: v for k, v in init.items() if k != "activation"}
-    evaluated = main(_argv(replica, out, "--evaluate", str(out)))
+    evaluated = main(_argv(replica, out, "--evaluate-classifier", str(out)))
     assert evaluated["split"] == summary["split"]
     assert evaluated["metrics"]["n_images"] == len(val)
     assert evaluated["metrics"]["auc"] == pytest.approx(info.metrics["auc"])
@@ -175,6 +177,7 @@ def test_extra_training_set_leaves_validation_alone(
     replica: Path,
     make_fundus: Callable[..., np.ndarray],
     monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     aptos = _aptos(tmp_path / "aptos", make_fundus)
     base = main(_argv(replica, tmp_path / "base.pt", "--epochs", "1"))
@@ -189,14 +192,17 @@ def test_extra_training_set_leaves_validation_alone(
     )
     assert from_env["extra_train"] == joint["extra_train"]
     monkeypatch.delenv("APTOS_ROOT")
-    with pytest.raises(
-        SystemExit, match="--extra-train aptos2019 needs --extra-root or the APTOS_ROOT"
-    ):
-        main(_argv(replica, tmp_path / "x.pt", "--extra-train", "aptos2019"))
+    error = usage_error_of(
+        main, _argv(replica, tmp_path / "x.pt", "--extra-train", "aptos2019"), capsys
+    )
+    assert "--extra-train aptos2019 needs --extra-root PATH or the APTOS_ROOT" in error
 
 
 def test_aded_option_and_root_from_the_environment(
-    tmp_path: Path, replica: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    replica: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("DR600_ROOT", str(replica))
     argv = _argv(replica, tmp_path / "m.pt", "--epochs", "1", "--aded", "referable")
@@ -208,8 +214,9 @@ def test_aded_option_and_root_from_the_environment(
     assert summary["split"]["aded"] == "referable"
     assert (summary["n_train"], summary["n_val"]) == (len(train), len(val))
     monkeypatch.delenv("DR600_ROOT")
-    with pytest.raises(SystemExit, match="--data dr600 needs --root or the DR600_ROOT"):
-        main(argv)
+    error = usage_error_of(main, argv, capsys)
+    assert error.startswith("python -m captum_iterative.fundus.train: error: ")
+    assert "--dataset dr600 needs --root PATH or the DR600_ROOT environment variable" in error
 
 
 @pytest.mark.parametrize(
@@ -243,11 +250,14 @@ def test_aded_option_and_root_from_the_environment(
             "--arch / --imagenet-weights: no tensor name .*weights_by_order",
         ),
         (["--arch", "vgg_tiny", "--act", "nonesuch"], "--arch / --act: unknown `act_layer`"),
-        (["--aded", "referable", "--data", "synthetic"], "--aded applies to dr600"),
-        (["--extra-train", "dr600"], "--extra-train dr600 is the --data set itself"),
+        (["--aded", "referable", "--dataset", "synthetic"], "--aded applies to dr600"),
+        (["--extra-train", "dr600"], "--extra-train dr600 is the --dataset itself"),
         (["--extra-root", "{tmp}"], "--extra-root needs --extra-train"),
-        (["--extra-train", "aptos2019", "--evaluate", "{aptos}"], "--extra-train applies to"),
-        (["--data", "diaretdb1"], "cannot train on --data 'diaretdb1'"),
+        (
+            ["--extra-train", "aptos2019", "--evaluate-classifier", "{aptos}"],
+            "--extra-train applies to",
+        ),
+        (["--dataset", "diaretdb1"], "cannot train on --dataset 'diaretdb1'"),
     ],
 )
 def test_bad_options_name_the_argument(
@@ -256,13 +266,14 @@ def test_bad_options_name_the_argument(
     lite0_file: tuple[Path, dict[str, torch.Tensor]],
     options: list[str],
     match: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     (tmp_path / "notes.txt").write_text("not a checkpoint")
     fill = {"aptos": str(APTOS_CHECKPOINT), "tmp": str(tmp_path), "lite0": str(lite0_file[0])}
     argv = _argv(replica, tmp_path / "m.pt", "--epochs", "1")
     argv += [option.format(**fill) for option in options]
-    with pytest.raises(SystemExit, match=match):
-        main(argv)
+    error = usage_error_of(main, argv, capsys)
+    assert re.search(match, error), error
     assert not (tmp_path / "m.pt").exists()
 
 

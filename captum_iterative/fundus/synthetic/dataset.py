@@ -11,6 +11,8 @@ from torch.utils.data import Dataset
 from captum_iterative.fundus.synthetic.generator import MAX_GRADE, generate_fundus, validate_args
 from captum_iterative.fundus.types import FundusSample
 
+__all__ = ["SyntheticFundusDataset"]
+
 
 class SyntheticFundusDataset(Dataset):
     """``n`` synthetic fundus photographs, generated on access (nothing is cached).

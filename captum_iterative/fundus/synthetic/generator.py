@@ -22,6 +22,8 @@ from captum_iterative.fundus.synthetic.records import SyntheticFundus
 from captum_iterative.fundus.synthetic.vessels import render_vessels, sample_vessel_tree
 from captum_iterative.fundus.types import AMD_LESIONS, DR_LESIONS
 
+__all__ = ["GRADE_WEIGHTS", "MAX_GRADE", "generate_fundus"]
+
 #: Lesion types with a mask, per mode.
 MODE_LESIONS: dict[str, tuple[str, ...]] = {"dr": DR_LESIONS, "amd": AMD_LESIONS}
 #: Signs drawn with a mask outside :data:`MODE_LESIONS` (``SyntheticFundus.extra_masks``).

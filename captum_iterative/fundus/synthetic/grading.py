@@ -33,6 +33,13 @@ import numpy as np
 
 from captum_iterative.fundus.synthetic.records import Lesion
 
+__all__ = [
+    "INTERMEDIATE_DRUSEN_EXTENSIVE",
+    "SEVERE_HEMORRHAGES_PER_QUADRANT",
+    "grade_dr",
+    "stage_amd",
+]
+
 #: Hemorrhages needed in each of the four quadrants for severe NPDR (grade 3).
 SEVERE_HEMORRHAGES_PER_QUADRANT = 5
 #: Intermediate drusen that make "extensive" intermediate drusen (stage 2).

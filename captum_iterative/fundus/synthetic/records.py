@@ -9,6 +9,8 @@ import numpy as np
 
 from captum_iterative.fundus.types import FundusSample
 
+__all__ = ["Lesion", "SyntheticFundus"]
+
 
 class Lesion(NamedTuple):
     """One lesion as drawn.
