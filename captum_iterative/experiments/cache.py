@@ -1,7 +1,9 @@
 r"""Per-image explanation files: one ``.npz`` per (method, image), written atomically.
 
-The experiment runner and the command line share this format so that maps computed once can be
-re-scored cheaply (``captum-iterative evaluate``). A file holds:
+The experiment runner and the command line share this format, and the keys that say whether a
+file still holds the maps a run would compute (:func:`map_keys`, :func:`input_key`,
+:func:`is_fresh`), so that maps computed once are re-scored cheaply (``captum-iterative
+evaluate``). A file holds:
 
 | key | content |
 | --- | --- |
@@ -15,30 +17,45 @@ re-scored cheaply (``captum-iterative evaluate``). A file holds:
 
 Files are written to a temporary name in the same folder and renamed when complete, so an
 interrupted run never leaves a half-written file.
+
+A file is reused when its ``meta`` records the same ``cache_key`` (the settings that change the
+maps), ``model_key`` (those settings, the classifier's weights and buffers, and ``th_pred``)
+and ``input_key`` (the exact model input and field of view) as the run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+import torch
+from torch import nn
 
 from captum_iterative._checks import to_numpy
 from captum_iterative._files import atomic_path
 from captum_iterative.result import AugmentationResult
+
+if TYPE_CHECKING:
+    from captum_iterative.experiments.config import ExperimentConfig
 
 _T = TypeVar("_T")
 
 __all__ = [
     "Explanation",
     "explanation_path",
+    "input_key",
+    "is_fresh",
     "load_explanation",
     "load_meta",
+    "map_keys",
+    "model_fingerprint",
+    "model_key",
     "save_explanation",
 ]
 
@@ -150,3 +167,78 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    """Hash of a model's state (every parameter and buffer: name, dtype, shape and values).
+
+    Args:
+        model (nn.Module): any module, on any device.
+
+    Returns:
+        str: 16 hexadecimal digits; equal for models with identical state dicts.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        data = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}:{data.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(data.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def model_key(config: ExperimentConfig, model: nn.Module, threshold: float) -> str:
+    """Hash of what makes maps of one input: the settings, the model's state and ``threshold``.
+
+    Returns:
+        str: 16 hexadecimal digits.
+    """
+    blob = f"{config.cache_key()}|{model_fingerprint(model)}|{float(threshold)!r}"
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def input_key(image: torch.Tensor, fov: np.ndarray | None) -> str:
+    """Hash of one image's exact model input: shape, values and the field of view the loop used.
+
+    Args:
+        image (Tensor): ``(C, S, S)`` model input.
+        fov (np.ndarray, optional): ``(S, S)`` bool field of view passed as ``valid``; None when
+            the loop ran without one.
+
+    Returns:
+        str: 16 hexadecimal digits.
+    """
+    digest = hashlib.sha256(f"{tuple(image.shape)}".encode())
+    digest.update(image.detach().cpu().contiguous().numpy().tobytes())
+    if fov is not None:
+        digest.update(np.ascontiguousarray(fov).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def map_keys(config: ExperimentConfig, model: nn.Module, threshold: float) -> dict[str, Any]:
+    """The ``meta`` entries every map of a run records: ``cache_key``, ``model_key``, ``config``.
+
+    Args:
+        config (ExperimentConfig): the run's settings.
+        model (nn.Module): the classifier.
+        threshold (float): its ``th_pred``.
+
+    Returns:
+        dict: ``{"cache_key": ..., "model_key": ..., "config": asdict(config)}``.
+    """
+    return {
+        "cache_key": config.cache_key(),
+        "model_key": model_key(config, model, threshold),
+        "config": asdict(config),
+    }
+
+
+def is_fresh(path: str | os.PathLike[str], keys: Mapping[str, Any]) -> bool:
+    """Whether the file at ``path`` exists, is readable and its ``meta`` holds every entry of
+    ``keys`` (e.g. ``cache_key``, ``model_key`` and ``input_key``); a damaged file is not."""
+    if not Path(path).exists():
+        return False
+    try:
+        meta = load_meta(path)
+    except ValueError:
+        return False
+    return all(meta.get(name) == value for name, value in keys.items())
