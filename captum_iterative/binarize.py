@@ -20,9 +20,7 @@ from captum_iterative._checks import check_maps, check_mask_like
 __all__ = [
     "BINARIZERS",
     "Binarizer",
-    "apply_binarizer",
     "binarize_otsu",
-    "degenerate_maps",
     "get_binarizer",
     "map_range",
     "otsu_threshold",

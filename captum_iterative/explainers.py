@@ -43,10 +43,7 @@ __all__ = [
     "CallableAttribution",
     "accepts_target",
     "as_attribution",
-    "check_reshape_transform",
-    "resolve_reuse_forward",
     "reuses_forward",
-    "warn_guided_without_relu",
 ]
 
 #: Attribution types whose single forward pass runs on exactly the explained images, so the

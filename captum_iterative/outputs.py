@@ -26,8 +26,6 @@ __all__ = [
     "SCORES",
     "OutputFn",
     "ScoreFn",
-    "capture_output",
-    "check_output_fn",
     "default_score",
     "get_score_fn",
     "output_hook",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["STOP_REASONS", "AugmentationResult", "collect_result", "concatenate_results"]
+__all__ = ["STOP_REASONS", "AugmentationResult"]
 
 #: Why an image left the loop, indexed by the integer codes used on the device.
 STOP_REASONS: tuple[str, ...] = ("running", "normal", "max_iter", "degenerate_map", "not_abnormal")

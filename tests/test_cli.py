@@ -19,7 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
-from captum_iterative import cli
+from captum_iterative.cli import _explain_run
 from captum_iterative.cli import MANIFEST, build_parser, main
 from captum_iterative.experiments import build_explainer, load_explanation
 from captum_iterative.fundus.models import create_classifier
@@ -395,14 +395,14 @@ def test_a_failing_image_in_a_batch_fails_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """When the loop raises on a batch, its images are retried one by one."""
-    original = cli._ExplainRun.explain
+    original = _explain_run.ExplainRun.explain
 
     def explain_or_fail(self: Any, method: str, items: Any, loaded: Any) -> Any:
         if any(item.id == "img1" for item in items):
             raise RuntimeError("simulated failure on img1")
         return original(self, method, items, loaded)
 
-    monkeypatch.setattr(cli._ExplainRun, "explain", explain_or_fail)
+    monkeypatch.setattr(_explain_run.ExplainRun, "explain", explain_or_fail)
     out = tmp_path / "out"
     code, stdout, err = run_cli(
         [
@@ -700,7 +700,9 @@ def test_dataset_root_from_environment(
 ) -> None:
     monkeypatch.delenv("DIARETDB1_ROOT", raising=False)
     code, _, err = run_cli(["explain", "--dataset", "diaretdb1", "--out", tmp_path], capsys)
-    assert_one_line_error(code, err, "needs --root PATH or the DIARETDB1_ROOT variable")
+    assert_one_line_error(
+        code, err, "--dataset diaretdb1 needs --root PATH or the DIARETDB1_ROOT environment variable"
+    )
     monkeypatch.setenv("DIARETDB1_ROOT", str(tmp_path / "elsewhere"))
     code, _, err = run_cli(["explain", "--dataset", "diaretdb1", "--out", tmp_path], capsys)
     assert_one_line_error(code, err, str(tmp_path / "elsewhere"))
@@ -798,6 +800,7 @@ def test_bench_runs_scripts_with_passed_arguments(
         )
     )
     (scripts / "bench_inpaint.py").write_text("import sys\nprint('broken')\nsys.exit(3)\n")
+    (scripts / "bench_synthetic.py").write_text("print('synthetic')\n")
     results = tmp_path / "results.json"
     code, stdout, err = run_cli(
         ["bench", "--benchmarks", scripts, "--out", results, "--", "--size", "64"], capsys
@@ -805,7 +808,8 @@ def test_bench_runs_scripts_with_passed_arguments(
     assert code == 1, err
     assert '"images_per_s": 12.5' in stdout and "failed: bench_inpaint.py" in stdout
     record = json.loads(results.read_text())
-    loop, inpaint = record["runs"]
+    loop, inpaint, synthetic = record["runs"]
+    assert synthetic["stdout"] == "synthetic\n"
     assert json.loads(loop["stdout"]) == {"argv": ["--size", "64"], "images_per_s": 12.5}
     assert (loop["returncode"], inpaint["returncode"]) == (0, 3)
     assert inpaint["stdout"] == "broken\n"

@@ -1,0 +1,209 @@
+"""``captum-iterative explain``: initial and augmented maps of image files, folders or a dataset.
+
+Writes, per image and method, the cache file of :mod:`captum_iterative.experiments.cache`
+(``<out>/<method>/<image_id>.npz``, made by :func:`~captum_iterative.experiments.explain_batch`
+like the runner's) and an overlay (``<out>/<method>/<image_id>.png``: image | initial map |
+augmented map), plus one run manifest ``<out>/manifest.json``; sharded over the processes of a
+``torchrun`` launch, each image explained independently of the others in its batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from captum_iterative._argparse import UsageError, positive_float
+from captum_iterative.cli._classifier import check_combinations, load_classifier_option
+from captum_iterative.cli._distributed import signal_name, start_group, stop_group
+from captum_iterative.cli._explain_run import ExplainRun, process_batch
+from captum_iterative.cli._inputs import MANIFEST, Item, collect_items
+from captum_iterative.cli._manifest import Tally, build_manifest, summary_text
+from captum_iterative.cli._options import (
+    PROG,
+    add_classifier_options,
+    add_data_options,
+    add_loop_options,
+)
+from captum_iterative.cli._outputs import check_writable, remove_leftovers, write_json
+from captum_iterative.io import IMAGE_SUFFIXES
+
+__all__ = ["add_explain_parser", "run_explain"]
+
+
+_EXPLAIN_DESCRIPTION = """\
+Explain every image with each method through the iterative augmentation loop and write
+  <out>/<method>/<image_id>.npz   maps, iterations, scores (experiments.cache format)
+  <out>/<method>/<image_id>.png   image | initial map | augmented map
+  <out>/manifest.json             settings, versions, per-process counts, failures
+Images are preprocessed like the classifier's training images (field-of-view crop, resize
+to S, Graham enhancement as the checkpoint records) unless --no-preprocess.
+
+Exit status: 0 all done, 1 some images failed (listed in the manifest), 2 usage error.
+Shard over processes, GPUs or machines with torchrun (see docs/cli.md), e.g.
+  torchrun --standalone --nproc_per_node 8 -m captum_iterative explain --dataset ...
+"""
+
+
+def add_explain_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "explain",
+        error_prog=PROG,
+        help="initial and augmented maps of image files, folders or a dataset",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_EXPLAIN_DESCRIPTION,
+    )
+    parser.add_argument(
+        "inputs",
+        nargs="*",
+        type=Path,
+        help=f"image files and folders of images ({' '.join(sorted(IMAGE_SUFFIXES))}); "
+        "not with --dataset",
+    )
+    images = parser.add_argument_group("images")
+    images.add_argument(
+        "--recursive",
+        action="store_true",
+        help="also take the images in sub-folders of the folders, except this program's "
+        "outputs (--out, earlier explain runs, evaluate reports) (default: off)",
+    )
+    images.add_argument(
+        "--no-preprocess",
+        dest="preprocess",
+        action="store_false",
+        help="the images already are S x S model inputs: no crop, resize or enhancement; the "
+        "field of view is then detected on them as red > 40, which is all of a "
+        "Graham-enhanced image (default: preprocess)",
+    )
+    add_data_options(parser)
+    add_classifier_options(parser)
+    add_loop_options(parser)
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--out", type=Path, default=Path("out/explain"), help="output folder (default: %(default)s)"
+    )
+    mode = output.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep existing outputs, compute only the missing ones and remove the temporary "
+        "files of an interrupted run; outputs made with other settings are refused "
+        "(default: off)",
+    )
+    mode.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing outputs; without --resume or --overwrite, a folder already "
+        "holding outputs of this run is refused (default: off)",
+    )
+    output.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars; the summary is still printed (default: bars on a terminal)",
+    )
+    output.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=1440.0,
+        help="minutes a process waits for the others at a torch.distributed collective "
+        "(default: %(default)s)",
+    )
+    parser.set_defaults(handler=run_explain)
+
+
+def _explain_setup(args: argparse.Namespace, device: torch.device) -> tuple[ExplainRun, list[Item]]:
+    items, dataset = collect_items(args)
+    classifier = load_classifier_option(args, device)
+    run = ExplainRun(args, classifier, dataset, device)
+    check_writable(args.out)
+    if not (args.resume or args.overwrite):
+        existing = run.existing(items)
+        if existing:
+            raise UsageError(
+                f"{args.out} already holds {len(existing)} output file(s) of this run (e.g. "
+                f"{existing[0]}); pass --resume to keep them and compute only what is "
+                "missing, or --overwrite to replace them"
+            )
+    if args.resume:
+        files, differences = run.conflicts(items)
+        if files:
+            raise UsageError(
+                f"--resume: {len(files)} existing output(s) under {args.out} were made with "
+                f"other settings ({'; '.join(differences)}; e.g. {files[0]}); pass "
+                "--overwrite to replace them, or choose another --out"
+            )
+    return run, items
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    check_combinations(args)
+    group, device = start_group(args.device, args.timeout)
+    try:
+        setup: tuple[ExplainRun, list[Item]] | str
+        try:
+            setup = _explain_setup(args, device)
+        except (UsageError, OSError, ValueError) as caught:
+            setup = str(caught)
+        # Every process stops when any of them cannot start, so that none waits forever.
+        errors = group.gather(setup if isinstance(setup, str) else None)
+        for rank, message in enumerate(errors):
+            if message is not None:
+                where = f"rank {rank}: " if group.distributed and rank != group.rank else ""
+                raise UsageError(where + message)
+        assert not isinstance(setup, str)
+        run, items = setup
+        leftovers = 0
+        if group.rank == 0:
+            leftovers = remove_leftovers([args.out, *(args.out / m for m in run.config.methods)])
+        group.barrier()
+        mine = items[group.rank :: group.world]
+        tally = Tally(rank=group.rank, images=len(mine))
+        desc = f"rank {group.rank}" if group.distributed else "explain"
+        if group.rank == 0 and group.distributed:
+            desc += f" ({len(items)} images on {group.world} processes)"
+        bar = tqdm(
+            total=len(mine),
+            desc=desc,
+            position=group.rank,
+            unit="image",
+            disable=True if args.no_progress else None,
+        )
+
+        def say(text: str) -> None:
+            tqdm.write(text, file=sys.stderr)
+
+        started = time.perf_counter()
+        try:
+            for first_index in range(0, len(mine), args.batch_size):
+                batch = mine[first_index : first_index + args.batch_size]
+                process_batch(run, batch, tally, say)
+                bar.update(len(batch))
+                bar.set_postfix(failed=len(tally.failed))
+        except KeyboardInterrupt as interrupt:  # SIGINT, or SIGTERM as Terminated
+            tally.seconds = time.perf_counter() - started
+            bar.close()
+            # No collective here: the other processes may be stopping too, or still at work.
+            name = f"manifest.rank{group.rank}.json" if group.distributed else MANIFEST
+            manifest = build_manifest(
+                args, run, group, items, [tally], leftovers, interrupted=signal_name(interrupt)
+            )
+            write_json(args.out / name, manifest)
+            raise
+        tally.seconds = time.perf_counter() - started
+        bar.close()
+        tallies = group.gather(tally)
+        if group.rank == 0:
+            manifest = build_manifest(args, run, group, items, tallies, leftovers)
+            write_json(args.out / MANIFEST, manifest)
+            for partial in args.out.glob("manifest.rank*.json"):  # of an interrupted torchrun
+                partial.unlink(missing_ok=True)
+            print(summary_text(manifest, args.out))
+        failed = sum(len(t.failed) for t in tallies)
+        return 1 if failed else 0
+    finally:
+        stop_group(group)
