@@ -204,7 +204,7 @@ def check_output_fn(output_fn: object, forward_func: object) -> OutputFn | None:
             "`output_fn` is applied through a forward hook and needs an nn.Module classifier; "
             "a plain forward function can return the tensor itself"
         )
-    return output_fn  # type: ignore[return-value]
+    return output_fn
 
 
 @contextmanager

@@ -21,7 +21,7 @@ __all__ = ["normalize_map", "overlay", "plot_iterations", "plot_method_grid", "t
 
 
 def _np(x: Any) -> np.ndarray:
-    return to_numpy(x, dtype=np.float64)  # type: ignore[no-any-return]
+    return to_numpy(x, dtype=np.float64)
 
 
 def to_display_image(image: Any) -> np.ndarray:

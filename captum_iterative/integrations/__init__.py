@@ -12,6 +12,6 @@ MONAI's form, and the loop takes MONAI's 3-D networks and volumes as they are.
 """
 
 from captum_iterative.integrations.gradcam import CAMAttribution
-from captum_iterative.integrations.quantus import QUANTUS_ONLY_KEYWORDS, explain_func
+from captum_iterative.integrations.quantus import QUANTUS_ONLY_KEYWORDS, MethodSpec, explain_func
 
-__all__ = ["QUANTUS_ONLY_KEYWORDS", "CAMAttribution", "explain_func"]
+__all__ = ["QUANTUS_ONLY_KEYWORDS", "CAMAttribution", "MethodSpec", "explain_func"]

@@ -138,7 +138,7 @@ def explain_func(
             UserWarning,
             stacklevel=2,
         )
-    return to_numpy(chosen, dtype=np.float32)  # type: ignore[no-any-return]
+    return to_numpy(chosen, dtype=np.float32)
 
 
 def _build(method: MethodSpec, model: nn.Module) -> Attribution | AttributionFn:
