@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
@@ -48,10 +47,11 @@ from captum_iterative.outputs import (
     SCORES,
     OutputFn,
     ScoreFn,
+    Scorer,
     capture_output,
     check_output_fn,
-    check_target_range,
     get_score_fn,
+    maybe_autocast,
     output_hook,
 )
 from captum_iterative.outputs import default_score as default_score
@@ -305,12 +305,17 @@ class IterativeAugmentation(Attribution):
             kwargs.pop("return_convergence_delta", None)
             batch = BatchArguments(n, target, additional_forward_args, kwargs, images)
             self._warn_training_mode()
+            # Built per call, so that changes to score_fn or autocast after construction count.
+            any_output = isinstance(self.attribution_method, CallableAttribution) and (
+                self.score_fn not in SCORES.values()
+            )
+            scorer = Scorer(self.forward_func, self.score_fn, self.autocast, any_output)
             step = self.internal_batch_size or n
             parts = []
             with _deduplicated_warnings(), output_hook(self._output_modules(), self.output_fn):
                 for start in range(0, n, step):
                     index = torch.arange(start, min(start + step, n), device=images.device)
-                    parts.append(self._run(images, index, batch, valid, show_progress))
+                    parts.append(self._run(images, index, batch, valid, show_progress, scorer))
             return concatenate_results(parts)
 
     # -- the loop ------------------------------------------------------------------------------
@@ -322,6 +327,7 @@ class IterativeAugmentation(Attribution):
         batch: BatchArguments,
         valid: Tensor | None,
         show_progress: bool,
+        scorer: Scorer,
     ) -> AugmentationResult:
         """The loop on the images ``index`` of the batch (one chunk)."""
         device = images.device
@@ -342,8 +348,8 @@ class IterativeAugmentation(Attribution):
             """``target``, ``additional_forward_args`` and inner keywords of images ``local``."""
             return batch.select(index[local])
 
-        first_scores = self._score(current, *arguments_of(active)[:2], first=True)
-        self._check_scores(first_scores, index)
+        first_scores = scorer(current, *arguments_of(active)[:2], first=True)
+        scorer.check_finite(first_scores, index)
         scores[:, 0] = first_scores
         normal = first_scores < self.threshold
         reason[normal] = _NOT_ABNORMAL
@@ -363,7 +369,9 @@ class IterativeAugmentation(Attribution):
             if self.reuse_forward and t > 0:
                 # The score of the inpainted images comes from the attribution's forward pass;
                 # images that became normal drop their (unused) map.
-                maps, scores_now = self._map_and_score(images_now, target, extra_args, kwargs)
+                maps, scores_now = self._map_and_score(
+                    images_now, target, extra_args, kwargs, scorer
+                )
                 scores[active, t] = scores_now
                 still_abnormal = scores_now >= self.threshold
                 reason[active] = torch.where(still_abnormal, reason[active], _NORMAL)
@@ -390,7 +398,7 @@ class IterativeAugmentation(Attribution):
             current[active] = images_now
             continuing = summed
             if not self.reuse_forward or t >= self.max_iter:
-                scores_now = self._score(images_now, target, extra_args)
+                scores_now = scorer(images_now, target, extra_args)
                 scores[active, t] = torch.where(summed, scores_now.double(), scores[active, t])
                 normal = summed & (scores_now < self.threshold)
                 reason[active] = torch.where(normal, _NORMAL, reason[active])
@@ -415,14 +423,6 @@ class IterativeAugmentation(Attribution):
 
     # -- one step's pieces -------------------------------------------------------------------
 
-    @contextmanager
-    def _autocast(self, device: torch.device) -> Iterator[None]:
-        if self.autocast is None:
-            yield
-        else:
-            with torch.autocast(device_type=device.type, dtype=self.autocast):
-                yield
-
     def _map(self, x: Tensor, target: Any, extra_args: Any, kwargs: dict[str, Any]) -> Tensor:
         call_kwargs = dict(kwargs)
         if extra_args is not None:
@@ -432,7 +432,7 @@ class IterativeAugmentation(Attribution):
         if isinstance(self.attribution_method, GradientAttribution):
             # Our own copy: Captum would otherwise warn on every call that it set requires_grad.
             x = x.detach().requires_grad_()
-        with self._autocast(x.device):
+        with maybe_autocast(x.device, self.autocast):
             attribution = self.attribution_method.attribute(x, **call_kwargs)
         # at least float32 (reduce_attribution promotes half-precision maps)
         maps = reduce_attribution(
@@ -444,7 +444,7 @@ class IterativeAugmentation(Attribution):
         return maps.detach()
 
     def _map_and_score(
-        self, x: Tensor, target: Any, extra_args: Any, kwargs: dict[str, Any]
+        self, x: Tensor, target: Any, extra_args: Any, kwargs: dict[str, Any], scorer: Scorer
     ) -> tuple[Tensor, Tensor]:
         """Attribution maps and the scores of the same forward pass (``reuse_forward``)."""
         model = self.forward_func
@@ -452,49 +452,10 @@ class IterativeAugmentation(Attribution):
         with capture_output(model, x.shape[0]) as captured:
             maps = self._map(x, target, extra_args, kwargs)
         if not captured:
-            return maps, self._score(x, target, extra_args)
-        return maps, self._scores_of(captured[0], target, x.shape[0])
-
-    def _score(self, x: Tensor, target: Any, extra_args: Any, first: bool = False) -> Tensor:
-        args = () if extra_args is None else extra_args
-        with torch.no_grad(), self._autocast(x.device):
-            output = self.forward_func(x, *args)
-        if first and not isinstance(output, Tensor) and not self._scores_any_output:
-            raise TypeError(
-                f"the model returned {type(output).__name__}, not a tensor, and Captum needs a "
-                "tensor from the forward pass: pass `output_fn=` to take it from the output, e.g. "
-                "`output_fn=lambda out: out.logits` (`score_fn=` alone only changes the scores)"
-            )
-        if first and isinstance(output, Tensor) and output.dim() == 2:
-            check_target_range(target, output.shape[1])
-        return self._scores_of(output, target, x.shape[0])
-
-    def _scores_of(self, output: Any, target: Any, k: int) -> Tensor:
-        """``(k,)`` float64 scores of a model output through ``score_fn`` (shape checked)."""
-        scores = self.score_fn(output.float() if isinstance(output, Tensor) else output, target)
-        if not isinstance(scores, Tensor) or scores.shape != (k,):
-            raise ValueError(
-                f"`score_fn` must return one score per image, shape ({k},), got "
-                f"{getattr(scores, 'shape', type(scores))}"
-            )
-        return scores.double()
-
-    @staticmethod
-    def _check_scores(y: Tensor, index: Tensor) -> None:
-        bad = ~torch.isfinite(y)
-        if bool(bad.any()):
-            raise ValueError(
-                f"the classifier returned non-finite scores for image(s) {index[bad].tolist()}"
-            )
+            return maps, scorer(x, target, extra_args)
+        return maps, scorer.of_output(captured[0], target, x.shape[0])
 
     # -- construction helpers ----------------------------------------------------------------
-
-    @property
-    def _scores_any_output(self) -> bool:
-        """A plain-callable explainer with a custom ``score_fn`` may take non-tensor outputs."""
-        return isinstance(self.attribution_method, CallableAttribution) and (
-            self.score_fn not in SCORES.values()
-        )
 
     def _output_modules(self) -> list[nn.Module]:
         """The modules whose output ``output_fn`` replaces: the classifier and the explainer's."""

@@ -228,3 +228,73 @@ def capture_output(model: nn.Module, batch_size: int) -> Iterator[list[Tensor]]:
         yield captured
     finally:
         handle.remove()
+
+
+@contextmanager
+def maybe_autocast(device: torch.device, dtype: torch.dtype | None) -> Iterator[None]:
+    """``torch.autocast(device.type, dtype)`` inside the block; nothing when ``dtype`` is None."""
+    if dtype is None:
+        yield
+    else:
+        with torch.autocast(device_type=device.type, dtype=dtype):
+            yield
+
+
+class Scorer:
+    """The loop's scores: the classifier's output on images, through ``score_fn``.
+
+    Args:
+        forward_func (callable): the classifier, ``forward_func(images, *extra_args)``.
+        score_fn (callable): ``(output, target) -> (k,)`` (:func:`get_score_fn`).
+        autocast (torch.dtype, optional): run the classifier under :func:`maybe_autocast`.
+        any_output (bool): ``score_fn`` may take a non-tensor output (a plain-callable
+            explainer with a custom ``score_fn``); else such an output is refused on the first
+            call with a hint at ``output_fn``.
+    """
+
+    def __init__(
+        self,
+        forward_func: Callable[..., Any],
+        score_fn: ScoreFn,
+        autocast: torch.dtype | None,
+        any_output: bool,
+    ) -> None:
+        self.forward_func = forward_func
+        self.score_fn = score_fn
+        self.autocast = autocast
+        self.any_output = any_output
+
+    def __call__(self, x: Tensor, target: Any, extra_args: Any, first: bool = False) -> Tensor:
+        """``(k,)`` float64 scores of the ``k`` images ``x`` (no grad); ``first`` checks the
+        output's type and the target's range once."""
+        args = () if extra_args is None else extra_args
+        with torch.no_grad(), maybe_autocast(x.device, self.autocast):
+            output = self.forward_func(x, *args)
+        if first and not isinstance(output, Tensor) and not self.any_output:
+            raise TypeError(
+                f"the model returned {type(output).__name__}, not a tensor, and Captum needs a "
+                "tensor from the forward pass: pass `output_fn=` to take it from the output, e.g. "
+                "`output_fn=lambda out: out.logits` (`score_fn=` alone only changes the scores)"
+            )
+        if first and isinstance(output, Tensor) and output.dim() == 2:
+            check_target_range(target, output.shape[1])
+        return self.of_output(output, target, x.shape[0])
+
+    def of_output(self, output: Any, target: Any, k: int) -> Tensor:
+        """``(k,)`` float64 scores of a model output through ``score_fn`` (shape checked)."""
+        scores = self.score_fn(output.float() if isinstance(output, Tensor) else output, target)
+        if not isinstance(scores, Tensor) or scores.shape != (k,):
+            raise ValueError(
+                f"`score_fn` must return one score per image, shape ({k},), got "
+                f"{getattr(scores, 'shape', type(scores))}"
+            )
+        return scores.double()
+
+    @staticmethod
+    def check_finite(scores: Tensor, index: Tensor) -> None:
+        """Refuse non-finite scores, naming the images (``index``: their batch positions)."""
+        bad = ~torch.isfinite(scores)
+        if bool(bad.any()):
+            raise ValueError(
+                f"the classifier returned non-finite scores for image(s) {index[bad].tolist()}"
+            )
