@@ -19,8 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
-from captum_iterative.cli import _explain_run
-from captum_iterative.cli import MANIFEST, build_parser, main
+from captum_iterative.cli import MANIFEST, _explain_run, build_parser, main
 from captum_iterative.experiments import build_explainer, load_explanation
 from captum_iterative.fundus.models import create_classifier
 from captum_iterative.fundus.preprocess import preprocess_fundus, to_tensor
@@ -701,7 +700,9 @@ def test_dataset_root_from_environment(
     monkeypatch.delenv("DIARETDB1_ROOT", raising=False)
     code, _, err = run_cli(["explain", "--dataset", "diaretdb1", "--out", tmp_path], capsys)
     assert_one_line_error(
-        code, err, "--dataset diaretdb1 needs --root PATH or the DIARETDB1_ROOT environment variable"
+        code,
+        err,
+        "--dataset diaretdb1 needs --root PATH or the DIARETDB1_ROOT environment variable",
     )
     monkeypatch.setenv("DIARETDB1_ROOT", str(tmp_path / "elsewhere"))
     code, _, err = run_cli(["explain", "--dataset", "diaretdb1", "--out", tmp_path], capsys)

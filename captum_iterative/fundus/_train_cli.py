@@ -10,136 +10,41 @@ from __future__ import annotations
 
 import argparse
 import collections
-import csv
 import json
 import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import ConcatDataset, Dataset, Subset
+from torch.utils.data import ConcatDataset, Dataset
 
 from captum_iterative._argparse import ArgumentParser, UsageError, add_deprecated_alias, usage_error
 from captum_iterative._env import machine_info
 from captum_iterative._files import atomic_path
+from captum_iterative.fundus._train_data import (
+    EXTRA_TRAIN,
+    SPLITS,
+    dataset_root_option,
+    split_of,
+)
 from captum_iterative.fundus.checkpoint import load_classifier, read_checkpoint
 from captum_iterative.fundus.classifier_eval import evaluate_classifier
 from captum_iterative.fundus.datasets import (
-    APTOS2019,
-    DR600,
     DiaretDB1,
-    dataset_root,
-    grouped_split,
 )
 from captum_iterative.fundus.init_weights import InitWeights
 from captum_iterative.fundus.models import create_classifier
 from captum_iterative.fundus.preprocess import FundusTransform
-from captum_iterative.fundus.synthetic import SyntheticFundusDataset
 from captum_iterative.fundus.train import train_classifier
 
 __all__ = ["PROG", "main"]
 
 #: How the program calls itself in messages and in the summary's ``command``.
 PROG = "python -m captum_iterative.fundus.train"
-
-
-def _dataset_root(name: str, root: str | None, **kwargs: Any) -> Path:
-    """:func:`~captum_iterative.fundus.datasets.dataset_root`, its error as a usage error."""
-    try:
-        return dataset_root(name, root, **kwargs)
-    except ValueError as error:
-        raise UsageError(str(error)) from error
-
-
-@dataclass(frozen=True)
-class _Data:
-    """The command line's training and validation sets, and how they were split."""
-
-    train: Dataset[Any]
-    val: Dataset[Any]
-    split: dict[str, Any]
-
-
-def _synthetic_split(args: argparse.Namespace) -> _Data:
-    # Training images use even dataset seeds and validation images odd ones, so no run's
-    # validation image is ever another run's training image. Training grades are balanced
-    # (each grade as often); validation grades follow the generator's prevalence.
-    size = args.image_size
-    args.n_train = 800 if args.n_train is None else args.n_train
-    args.n_val = 200 if args.n_val is None else args.n_val
-    train = SyntheticFundusDataset(
-        args.n_train, size=size, seed=2 * args.seed, mode="dr", grades="balanced"
-    )
-    val = SyntheticFundusDataset(args.n_val, size=size, seed=2 * args.seed + 1, mode="dr")
-    split = {
-        "by": "generator seed",
-        "train_seed": 2 * args.seed,
-        "val_seed": 2 * args.seed + 1,
-        "n_train": args.n_train,
-        "n_val": args.n_val,
-    }
-    return _Data(train, val, split)
-
-
-def _aptos_marks_conflicts(root: Path) -> bool:
-    with open(Path(root) / "train.csv", newline="") as handle:
-        return "duplicate_label_conflict" in next(csv.reader(handle), [])
-
-
-def _open_aptos(root: Path, args: argparse.Namespace) -> APTOS2019:
-    # A copy that marks duplicates whose copies disagree on the grade (the project's copy does)
-    # loses those rows; the duplicate groups keep every copy of an image on one side.
-    return APTOS2019(root, drop_conflicts=_aptos_marks_conflicts(root))
-
-
-def _open_dr600(root: Path, args: argparse.Namespace) -> DR600:
-    return DR600(root, aded=args.aded or "drop")
-
-
-def _grouped(data: APTOS2019 | DR600, args: argparse.Namespace, unit: str, **options: Any) -> _Data:
-    """``grouped_split`` of ``data`` by its groups; ``--n-train``/``--n-val`` cut each side."""
-    train_idx, val_idx = grouped_split(data, val_fraction=args.val_fraction, seed=args.seed)
-    train_idx, val_idx = train_idx[: args.n_train], val_idx[: args.n_val]
-    split = {
-        "by": unit,
-        "val_fraction": args.val_fraction,
-        "seed": args.seed,
-        "n_train": len(train_idx),
-        "n_val": len(val_idx),
-        f"{unit}s_train": len({data.groups[i] for i in train_idx}),
-        f"{unit}s_val": len({data.groups[i] for i in val_idx}),
-        **options,
-    }
-    return _Data(Subset(data, train_idx.tolist()), Subset(data, val_idx.tolist()), split)
-
-
-def _aptos_split(args: argparse.Namespace) -> _Data:
-    root = _dataset_root("aptos2019", args.root)
-    data = _open_aptos(root, args)
-    return _grouped(data, args, "duplicate_group", drop_conflicts=_aptos_marks_conflicts(root))
-
-
-def _dr600_split(args: argparse.Namespace) -> _Data:
-    data = _open_dr600(_dataset_root("dr600", args.root), args)
-    return _grouped(data, args, "patient", aded=args.aded or "drop", drop_conflicts=True)
-
-
-#: ``--dataset`` choices for training (and for ``--evaluate-classifier``, on their validation side).
-_SPLITS: dict[str, Callable[[argparse.Namespace], _Data]] = {
-    "synthetic": _synthetic_split,
-    "aptos2019": _aptos_split,
-    "dr600": _dr600_split,
-}
-#: ``--extra-train`` choices: graded datasets added whole to the training set.
-_EXTRA_TRAIN: dict[str, Callable[[Path, argparse.Namespace], APTOS2019 | DR600]] = {
-    "aptos2019": _open_aptos,
-    "dr600": _open_dr600,
-}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -189,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--extra-train",
-        choices=sorted(_EXTRA_TRAIN),
+        choices=sorted(EXTRA_TRAIN),
         help="add all graded images of this dataset to the training set only (validation "
         "stays on --dataset's held-out side)",
     )
@@ -262,19 +167,13 @@ def _check_data_options(args: argparse.Namespace) -> None:
         raise UsageError("--extra-root needs --extra-train")
 
 
-def _split(args: argparse.Namespace) -> _Data:
-    if args.dataset not in _SPLITS:
-        raise UsageError(f"unknown --dataset {args.dataset!r}; choose one of {sorted(_SPLITS)}")
-    return _SPLITS[args.dataset](args)
-
-
 def _evaluate_main(args: argparse.Namespace) -> dict[str, Any]:
     model, info = load_classifier(args.evaluate_classifier, map_location=args.device)
     split: dict[str, Any] | None = None
     if args.dataset == "diaretdb1":
-        dataset: Dataset[Any] = DiaretDB1(_dataset_root("diaretdb1", args.root))
+        dataset: Dataset[Any] = DiaretDB1(dataset_root_option("diaretdb1", args.root))
     else:
-        data = _split(args)
+        data = split_of(args)
         dataset, split = data.val, data.split
     metrics = evaluate_classifier(
         model,
@@ -355,20 +254,18 @@ def _activation_counts(model: nn.Module) -> dict[str, int]:
 
 
 def _train_main(args: argparse.Namespace) -> dict[str, Any]:
-    if args.dataset not in _SPLITS:
-        raise UsageError(
-            f"cannot train on --dataset {args.dataset!r}; use one of {sorted(_SPLITS)}"
-        )
+    if args.dataset not in SPLITS:
+        raise UsageError(f"cannot train on --dataset {args.dataset!r}; use one of {sorted(SPLITS)}")
     arch, create_kwargs, init = _model_options(args)
-    data = _split(args)
+    data = split_of(args)
     train_ds: Dataset[Any] = data.train
     extra: dict[str, Any] | None = None
     if args.extra_train is not None:
         name = args.extra_train
-        root = _dataset_root(
+        root = dataset_root_option(
             name, args.extra_root, what=f"--extra-train {name}", option="--extra-root"
         )
-        extra_ds = _EXTRA_TRAIN[name](root, args)
+        extra_ds = EXTRA_TRAIN[name](root, args)
         train_ds = ConcatDataset([data.train, extra_ds])
         extra = {"data": name, "n": len(extra_ds)}
     transform = FundusTransform(args.input_size)

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from captum_iterative.fundus.models import FundusClassifier
-from captum_iterative.fundus.preprocess import FundusTransform
 from captum_iterative.fundus._in_memory import load_in_memory as _load_in_memory
-from captum_iterative.fundus._train_cli import _aptos_split
+from captum_iterative.fundus._train_data import _aptos_split
 from captum_iterative.fundus.checkpoint import load_classifier
 from captum_iterative.fundus.classifier_eval import predict, referable_metrics
+from captum_iterative.fundus.models import FundusClassifier
+from captum_iterative.fundus.preprocess import FundusTransform
 
 CHECKPOINTS = resources.files("captum_iterative") / "checkpoints"
 

@@ -12,7 +12,7 @@ import pytest
 from torch.utils.data import Subset
 
 from captum_iterative._argparse import UsageError
-from captum_iterative.fundus._train_cli import _aptos_split
+from captum_iterative.fundus._train_data import _aptos_split
 
 #: (id, grade, duplicate_group, duplicate_label_conflict) of a small copy with duplicates.
 ROWS = [
