@@ -23,15 +23,16 @@ retina-demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --durations=15
 
+LINTED := captum_iterative tests examples benchmarks scripts docs/scripts
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check captum_iterative tests examples benchmarks
-	$(VENV)/bin/ruff format --check captum_iterative tests examples benchmarks
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy
 
+# The benchmark list is the one of `captum-iterative bench` (captum_iterative/cli/bench.py).
 bench: $(STAMP)
-	$(PY) benchmarks/bench_loop.py
-	$(PY) benchmarks/bench_inpaint.py
-	$(PY) benchmarks/bench_synthetic.py
+	$(PY) -m captum_iterative bench --out out/bench.json
 	$(PY) benchmarks/make_performance_doc.py
 
 clean:

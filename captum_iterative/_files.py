@@ -47,8 +47,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     Examples::
 
-        >>> with atomic_path("out/table.md") as tmp:
-        ...     tmp.write_text("| a | b |")
+        >>> import shutil
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> with atomic_path(folder / "table.md") as tmp:
+        ...     _ = tmp.write_text("| a | b |")
+        >>> (folder / "table.md").read_text()
+        '| a | b |'
+        >>> shutil.rmtree(folder)
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -160,10 +160,22 @@ class IterativeAugmentation(Attribution):
     Examples::
 
         >>> from captum.attr import GuidedBackprop
-        >>> explainer = IterativeAugmentation(GuidedBackprop(model), threshold=0.5)
+        >>> from captum_iterative import PyramidInpainter
+        >>> _ = torch.manual_seed(0)
+        >>> model = nn.Sequential(
+        ...     nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+        ...     nn.Linear(8, 1),
+        ... ).eval()
+        >>> images = torch.rand(2, 3, 32, 32)
+        >>> explainer = IterativeAugmentation(
+        ...     GuidedBackprop(model), threshold=-1e9, max_iter=3, inpainter=PyramidInpainter()
+        ... )
         >>> maps = explainer.attribute(images, target=0)      # (N, 1, H, W)
+        >>> maps.shape
+        torch.Size([2, 1, 32, 32])
         >>> result = explainer.explain(images, target=0)      # AugmentationResult
-        >>> result.iterations, result.stop_reason
+        >>> [len(s) == int(t) + 1 for s, t in zip(result.scores, result.iterations)]
+        [True, True]
     """
 
     def __init__(

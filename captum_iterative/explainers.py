@@ -77,9 +77,13 @@ class CallableAttribution(Attribution):
 
     Examples::
 
+        >>> from captum_iterative import IterativeAugmentation
+        >>> model = nn.Sequential(nn.Conv2d(3, 1, 3), nn.AdaptiveMaxPool2d(1), nn.Flatten())
         >>> def gradient(x, target, **kwargs):
         ...     return torch.autograd.grad(model(x)[:, target].sum(), x)[0]
         >>> explainer = IterativeAugmentation(CallableAttribution(gradient, model), threshold=0.5)
+        >>> explainer.attribute(torch.rand(2, 3, 16, 16), target=0).shape
+        torch.Size([2, 1, 16, 16])
     """
 
     def __init__(self, fn: AttributionFn, forward_func: Callable[..., Any]) -> None:

@@ -14,7 +14,7 @@ VGG trained on synthetic images, see docs/training.md). It
 
 On real data (DiaretDB1, the paper's evaluation set):
 
-    python examples/fundus_dr.py --data diaretdb1 --root /path/to/diaretdb1_v_1_1 --split test
+    python examples/fundus_dr.py --dataset diaretdb1 --root /path/to/diaretdb1_v_1_1 --split test
 
 Run ``python examples/fundus_dr.py --help`` for every option.
 """
@@ -22,46 +22,51 @@ Run ``python examples/fundus_dr.py --help`` for every option.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from pathlib import Path
 
 import torch
 
+from captum_iterative.cli import ArgumentParser, UsageError, add_deprecated_alias, usage_error
 from captum_iterative.experiments import (
     TABLE_I,
     ExperimentConfig,
+    config_explainer,
     format_tables,
+    prepare_images,
     run_localization,
 )
-from captum_iterative.experiments.runner import INPAINTERS, config_explainer, prepare_images
 from captum_iterative.fundus import (
     DiaretDB1,
     SyntheticFundusDataset,
+    dataset_root,
     load_classifier,
     load_default_classifier,
 )
+from captum_iterative.inpaint import INPAINTERS
 from captum_iterative.viz import plot_iterations
 
+#: The example's datasets.
+DATASETS = ("synthetic", "diaretdb1")
 #: Seed of the example's synthetic images: disjoint from the seeds the checkpoint was trained on.
 EXAMPLE_SEED = 2026
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--data",
-        choices=("synthetic", "diaretdb1"),
+        "--dataset",
+        choices=DATASETS,
         default="synthetic",
         help="synthetic images from the generator, or a DiaretDB1 copy (default: synthetic)",
     )
+    add_deprecated_alias(parser, "--data", "--dataset", "dataset", choices=DATASETS)
     parser.add_argument(
         "--root",
         type=Path,
-        default=os.environ.get("DIARETDB1_ROOT"),
+        default=None,
         help="DiaretDB1 folder (holding resources/); default: $DIARETDB1_ROOT",
     )
     parser.add_argument(
@@ -114,14 +119,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="output folder (default: out/fundus_dr)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    return parser.parse_args(argv)
+    return parser
 
 
 def load_dataset(args: argparse.Namespace, size: int):  # type: ignore[no-untyped-def]
-    if args.data == "diaretdb1":
-        if args.root is None:
-            sys.exit("fundus_dr.py: error: --data diaretdb1 needs --root PATH (or $DIARETDB1_ROOT)")
-        return DiaretDB1(args.root, split=args.split), "DiaretDB1 " + args.split
+    if args.dataset == "diaretdb1":
+        try:
+            root = dataset_root("diaretdb1", args.root)
+        except ValueError as error:
+            raise UsageError(str(error)) from error
+        return DiaretDB1(root, split=args.split), "DiaretDB1 " + args.split
     n = args.images or 16
     # Grades cycle through 0-4 so the classifier has normal images to reject too.
     grades = [i % 5 for i in range(n)]
@@ -129,7 +136,15 @@ def load_dataset(args: argparse.Namespace, size: int):  # type: ignore[no-untype
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        run(args)
+    except UsageError as error:
+        parser.exit(usage_error(parser.prog, error))
+
+
+def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     if args.checkpoint is None:
         model, info = load_default_classifier(map_location=args.device)

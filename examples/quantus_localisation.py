@@ -25,10 +25,9 @@ import numpy as np
 import quantus
 import torch
 
-from captum_iterative.experiments import METHODS, build_method
-from captum_iterative.experiments.runner import prepare_images
+from captum_iterative.experiments import METHODS, build_method, prepare_images
 from captum_iterative.fundus import SyntheticFundusDataset, load_default_classifier
-from captum_iterative.integrations.quantus import explain_func
+from captum_iterative.integrations import explain_func
 
 #: Seed of the synthetic images, as in examples/fundus_dr.py (disjoint from the training seeds).
 EXAMPLE_SEED = 2026

@@ -13,23 +13,22 @@ output to ``<out>/<checkpoint stem>/``.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
+from captum_iterative.cli import ArgumentParser
 from captum_iterative.experiments import ExperimentConfig, run_localization
-from captum_iterative.fundus import DiaretDB1, load_classifier
+from captum_iterative.fundus import DiaretDB1, dataset_root, load_classifier
 
 #: A threshold below every score: the loop explains every image once.
 EXPLAIN_ALL = -1e9
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoints", nargs="+", type=Path, help="fundus.train checkpoints")
     parser.add_argument(
         "--root",
         type=Path,
-        default=os.environ.get("DIARETDB1_ROOT"),
         help="DiaretDB1 folder (default: $DIARETDB1_ROOT)",
     )
     parser.add_argument("--split", choices=("all", "train", "test"), default="test")
@@ -40,13 +39,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--images", type=int, default=None, help="first N images only")
     parser.add_argument("--out", type=Path, default=Path("out/compare"))
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    try:
+        args.root = dataset_root("diaretdb1", args.root, what="DiaretDB1")
+    except ValueError as error:
+        parser.error(str(error))
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.root is None:
-        raise SystemExit("compare_architectures.py: --root PATH (or $DIARETDB1_ROOT) is needed")
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     dataset = DiaretDB1(args.root, split=args.split)
     lines = [

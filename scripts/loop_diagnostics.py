@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
@@ -31,29 +30,39 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from captum_iterative.evaluation.froc import froc, scale_radius
-from captum_iterative.experiments import ExperimentConfig
-from captum_iterative.experiments.cache import explanation_path, load_explanation
-from captum_iterative.experiments.runner import PreparedImage, config_explainer, prepare_images
-from captum_iterative.fundus import DiaretDB1, load_classifier
+from captum_iterative.cli import ArgumentParser, usage_error
+from captum_iterative.evaluation import froc, scale_radius
+from captum_iterative.experiments import (
+    ExperimentConfig,
+    PreparedImage,
+    config_explainer,
+    explanation_path,
+    load_explanation,
+    prepare_images,
+)
+from captum_iterative.fundus import DiaretDB1, dataset_root, load_classifier
 
 TYPES = ("hemorrhages", "microaneurysms", "hard_exudates", "soft_exudates")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="output folder of a DiaretDB1 localization run")
     parser.add_argument("--checkpoint", type=Path, required=True, help="the run's classifier")
     parser.add_argument(
         "--root",
         type=Path,
-        default=os.environ.get("DIARETDB1_ROOT"),
         help="DiaretDB1 folder (default: $DIARETDB1_ROOT)",
     )
     parser.add_argument("--method", default="guided_backprop")
     parser.add_argument("--examples", type=int, default=4, help="images in section D")
     parser.add_argument("--out", type=Path, help="markdown file (default: <run>/loop_<method>.md)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    try:
+        args.root = dataset_root("diaretdb1", args.root, what="DiaretDB1")
+    except ValueError as error:
+        parser.error(str(error))
+    return args
 
 
 def _config(settings: dict[str, Any]) -> ExperimentConfig:
@@ -255,14 +264,13 @@ def _section_examples(
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.root is None:
-        raise SystemExit("loop_diagnostics.py: --root PATH (or $DIARETDB1_ROOT) is needed")
     settings = json.loads((args.run / "settings.json").read_text())
     scores = json.loads((args.run / "scores.json").read_text())
     model, info = load_classifier(args.checkpoint)
     threshold = float(settings["th_pred"])
     if abs(threshold - info.th_pred) > 1e-9:
-        raise SystemExit(f"{args.checkpoint} has th_pred {info.th_pred}, the run {threshold}")
+        message = f"{args.checkpoint} has th_pred {info.th_pred}, the run {threshold}"
+        raise SystemExit(usage_error("loop_diagnostics.py", message))
     config = _config(settings)
     size = int(settings["input_size"])
     ids = sorted(i for i, s in scores.items() if s >= threshold)

@@ -35,18 +35,18 @@ mkdir -p "$OUT"
 CHECKPOINT=captum_iterative/checkpoints/aptos_vgg_small.pt
 if [ "${TRAIN:-0}" = 1 ]; then
     CHECKPOINT="$OUT/aptos_vgg_small.pt"
-    "$PYTHON" -m captum_iterative.fundus.train --data aptos2019 --root "$APTOS_ROOT" \
+    "$PYTHON" -m captum_iterative.fundus.train --dataset aptos2019 --root "$APTOS_ROOT" \
         --arch vgg_small --input-size 224 --epochs 10 --batch-size 16 --lr 1e-3 --seed 0 \
         --device "$DEVICE" --out "$CHECKPOINT" --summary "$OUT/aptos_vgg_small.json"
 fi
 
-"$PYTHON" examples/fundus_dr.py --data diaretdb1 --root "$DIARETDB1_ROOT" --split all \
+"$PYTHON" examples/fundus_dr.py --dataset diaretdb1 --root "$DIARETDB1_ROOT" --split all \
     --checkpoint "$CHECKPOINT" --ig-steps "$IG_STEPS" --device "$DEVICE" --quiet \
     --out "$OUT/diaretdb1_all"
 # Same classifier, settings and images: the test run reuses the maps computed above.
 mkdir -p "$OUT/diaretdb1_test"
 cp -r "$OUT/diaretdb1_all/cache" "$OUT/diaretdb1_test/"
-"$PYTHON" examples/fundus_dr.py --data diaretdb1 --root "$DIARETDB1_ROOT" --split test \
+"$PYTHON" examples/fundus_dr.py --dataset diaretdb1 --root "$DIARETDB1_ROOT" --split test \
     --checkpoint "$CHECKPOINT" --ig-steps "$IG_STEPS" --device "$DEVICE" --quiet \
     --out "$OUT/diaretdb1_test"
 

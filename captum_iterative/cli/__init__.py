@@ -39,7 +39,12 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from captum_iterative._argparse import ArgumentParser, UsageError, usage_error
+from captum_iterative._argparse import (
+    ArgumentParser,
+    UsageError,
+    add_deprecated_alias,
+    usage_error,
+)
 from captum_iterative._warnings import each_warning_once
 from captum_iterative.cli._distributed import (
     TORCHRUN_ENV,
@@ -64,6 +69,7 @@ __all__ = [
     "ArgumentParser",
     "UsageError",
     "add_bench_parser",
+    "add_deprecated_alias",
     "add_evaluate_parser",
     "add_explain_parser",
     "build_parser",
@@ -71,6 +77,7 @@ __all__ = [
     "run_bench",
     "run_evaluate",
     "run_explain",
+    "usage_error",
 ]
 
 

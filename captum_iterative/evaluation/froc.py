@@ -152,12 +152,17 @@ def froc(
 
     Examples::
 
-        >>> maps = [np.random.rand(512, 512) for _ in range(2)]
-        >>> masks = [np.zeros((512, 512), dtype=bool) for _ in range(2)]
-        >>> masks[0][100:104, 200:204] = True
+        >>> rng = np.random.default_rng(0)
+        >>> maps = [rng.random((128, 128)) for _ in range(2)]
+        >>> masks = [np.zeros((128, 128), dtype=bool) for _ in range(2)]
+        >>> masks[0][40:44, 60:64] = True
+        >>> maps[0][41, 61] = 2.0                # the strongest evidence is on the lesion
         >>> result = froc(maps, masks, radius=7.0)
+        >>> result.n_images, result.n_lesions, result.truncated
+        (2, 1, True)
         >>> result.sensitivity_at(10.0)          # SE/10FPs
-        >>> result.plot(label="saliency")
+        1.0
+        >>> ax = result.plot(label="saliency")   # the paper's Fig. 3
     """
     radius = check_real(radius, "radius", minimum=0.0)
     if max_detections is not None:

@@ -164,8 +164,18 @@ class FrocResult:
 
         Examples::
 
-            >>> from monai.metrics import compute_froc_curve_data
-            >>> fps_per_image, sensitivity = compute_froc_curve_data(*result.to_camelyon())
+            >>> import numpy as np, pytest
+            >>> from captum_iterative.evaluation import froc
+            >>> mask = np.zeros((16, 16), dtype=bool)
+            >>> mask[4:6, 4:6] = True
+            >>> saliency = np.zeros((16, 16))
+            >>> saliency[5, 5], saliency[12, 12] = 1.0, 0.5
+            >>> result = froc([saliency], [mask], radius=2.0, max_fps_per_image=None)
+            >>> camelyon = result.to_camelyon()
+            >>> camelyon.tp_probs.tolist(), camelyon.num_targets, camelyon.num_images
+            ([1.0], 1, 1)
+            >>> metrics = pytest.importorskip("monai.metrics")  # the optional extra monai
+            >>> fps_per_image, sensitivity = metrics.compute_froc_curve_data(*camelyon)
         """
         flat = [d for dets in self.detections for d in dets]
         fp_probs = np.array([d.score for d in flat if d.is_fp], dtype=np.float64)

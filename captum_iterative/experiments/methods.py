@@ -146,8 +146,15 @@ def build_explainer(
 
     Examples::
 
-        >>> explainer, kw = build_explainer("guided_backprop", model, th_pred, max_iter=20)
-        >>> result = explainer.explain(images, **kw)
+        >>> import torch
+        >>> from captum_iterative.fundus import create_classifier
+        >>> model = create_classifier("vgg_tiny").eval()
+        >>> explainer, kw = build_explainer("integrated_gradients", model, 0.0, max_iter=2)
+        >>> kw
+        {'n_steps': 32}
+        >>> result = explainer.explain(torch.rand(1, 3, 64, 64), **kw)
+        >>> result.augmented.shape
+        torch.Size([1, 1, 64, 64])
     """
     method, kwargs, spec = build_method(name, model, layer)
     loop_kwargs.setdefault("channel_reduction", spec.channel_reduction)

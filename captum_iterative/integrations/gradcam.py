@@ -36,10 +36,20 @@ class CAMAttribution(Attribution):
 
     Examples::
 
-        >>> from pytorch_grad_cam import GradCAM
-        >>> with GradCAM(model=model, target_layers=[model.layer4[-1]]) as cam:
-        ...     explainer = IterativeAugmentation(CAMAttribution(cam), threshold=0.5)
-        ...     maps = explainer.attribute(images, target=3)        # (N, 1, H, W)
+        >>> import pytest
+        >>> grad_cam = pytest.importorskip("pytorch_grad_cam")  # the optional extra gradcam
+        >>> from captum_iterative import IterativeAugmentation, PyramidInpainter
+        >>> model = nn.Sequential(
+        ...     nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        ...     nn.Linear(4, 5),
+        ... ).eval()
+        >>> with grad_cam.GradCAM(model=model, target_layers=[model[1]]) as cam:
+        ...     explainer = IterativeAugmentation(
+        ...         CAMAttribution(cam), threshold=-1e9, max_iter=2, inpainter=PyramidInpainter()
+        ...     )
+        ...     maps = explainer.attribute(torch.rand(2, 3, 32, 32), target=3)
+        >>> maps.shape
+        torch.Size([2, 1, 32, 32])
     """
 
     def __init__(self, cam: Any) -> None:
