@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
+from train_helpers import train_run
 
 FundusFactory = Callable[..., np.ndarray]
 
@@ -148,3 +149,10 @@ def write_dr600(root: Path, size: int = 48) -> dict[str, np.ndarray]:
 def make_dr600() -> Callable[..., dict[str, np.ndarray]]:
     """Factory writing the :func:`write_dr600` replica below a given folder."""
     return write_dr600
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    """A vgg_tiny trained for two epochs on the toy set of ``train_helpers`` (read-only)."""
+    out = tmp_path_factory.mktemp("run") / "model.pt"
+    return out, train_run(out, epochs=2)

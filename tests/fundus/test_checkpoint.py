@@ -1,0 +1,79 @@
+"""Classifier checkpoints (``fundus.checkpoint``): restoring, checking, the shipped ones."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import pytest
+import torch
+from train_helpers import SIZE, VAL_GRADES, val_images
+
+from captum_iterative.fundus.checkpoint import load_classifier, load_default_classifier
+from captum_iterative.fundus.classifier_eval import predict, referable_metrics
+from captum_iterative.fundus.models import FundusClassifier
+
+
+def test_checkpoint_restores_the_model(trained: tuple[Path, object]) -> None:
+    out, result = trained
+    assert result.checkpoint == out and out.is_file()
+    assert result.last_checkpoint.is_file()
+    assert [int(h["epoch"]) for h in result.history] == [1, 2]
+    model, info = load_classifier(out)
+    assert not model.training
+    assert info.arch == "vgg_tiny" and info.input_size == SIZE and info.epoch == result.best_epoch
+    scores = predict(model, val_images())
+    assert scores.shape == (len(VAL_GRADES),)
+    restored = referable_metrics(scores, VAL_GRADES)
+    for key in ("auc", "th_pred", "sensitivity", "specificity", "kappa"):
+        assert restored[key] == info.metrics[key], key
+    again, _ = load_classifier(out)
+    x = val_images().float() / 255
+    with torch.no_grad():
+        assert torch.equal(model(x), again(x))
+    assert sorted(p.name for p in out.parent.iterdir()) == ["model.last.pt", "model.pt"]
+
+
+def test_load_other_architecture_raises(tmp_path: Path, trained: tuple[Path, object]) -> None:
+    out, _ = trained
+    with pytest.raises(ValueError, match=r"'vgg_tiny'.*'test_resnet'"):
+        load_classifier(out, arch="test_resnet")
+    ckpt = torch.load(out, weights_only=True)
+    ckpt["arch"] = "test_resnet"
+    forged = tmp_path / "forged.pt"
+    torch.save(ckpt, forged)
+    with pytest.raises(ValueError, match="do not fit"):
+        load_classifier(forged)
+    torch.save({"state_dict": {}}, tmp_path / "plain.pt")
+    with pytest.raises(ValueError, match="not a captum_iterative"):
+        load_classifier(tmp_path / "plain.pt")
+
+
+def test_load_default_classifier() -> None:
+    model, info = load_default_classifier()
+    assert isinstance(model, FundusClassifier) and not model.training
+    assert info.arch == "vgg_tiny" and info.input_size == 512 and info.referable_grade == 2
+    assert info.metrics["auc"] >= 0.95
+    assert info.preprocessing["transform"] == "FundusTransform"
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 512, 512)).shape == (1, 1)
+    sidecar = json.loads(
+        (
+            resources.files("captum_iterative") / "checkpoints" / "synthetic_dr_vgg_tiny.json"
+        ).read_text()
+    )
+    assert sidecar["metrics"]["auc"] == pytest.approx(info.metrics["auc"])
+    assert sidecar["th_pred"] == pytest.approx(info.th_pred)
+
+
+def test_shipped_checkpoints_by_name() -> None:
+    from captum_iterative.fundus.checkpoint import SHIPPED_CHECKPOINTS, load_shipped_classifier
+
+    _, synthetic = load_shipped_classifier()
+    assert synthetic == load_default_classifier()[1]
+    _, aptos = load_shipped_classifier("aptos2019")
+    assert (aptos.arch, aptos.input_size) == ("vgg_small", 224)
+    with pytest.raises(ValueError, match="unknown shipped checkpoint `name` 'nope'"):
+        load_shipped_classifier("nope")
+    assert set(SHIPPED_CHECKPOINTS) == {"synthetic", "aptos2019", "dr600"}
