@@ -1,34 +1,25 @@
-"""Tests of captum_iterative.evaluation.froc: known answers, a brute-force reference, properties."""
+"""The FROC scan and sweep (``evaluation.froc``): known answers and a brute-force reference."""
 
 from __future__ import annotations
 
 import math
-import warnings
 
-import matplotlib
 import numpy as np
 import pytest
 import torch
+from froc_helpers import canvas
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage
-from skimage.transform import resize
 
 from captum_iterative.evaluation import (
     AMD_RADIUS,
     DR_RADIUS,
     FrocResult,
     froc,
-    resize_masks_checked,
     scale_radius,
 )
-
-matplotlib.use("Agg")
-
-
-def _canvas(shape: tuple[int, int] = (20, 20)) -> tuple[np.ndarray, np.ndarray]:
-    return np.zeros(shape), np.zeros(shape, dtype=bool)
 
 
 def _points(result: FrocResult) -> list[tuple[float, float, float]]:
@@ -40,330 +31,6 @@ def _points(result: FrocResult) -> list[tuple[float, float, float]]:
             strict=True,
         )
     )
-
-
-# --------------------------------------------------------------------------- known answers
-
-
-def test_lesion_hit_by_first_detection() -> None:
-    m, mask = _canvas()
-    mask[10, 10] = True
-    m[10, 11] = 5.0
-    result = froc([m], [mask], radius=2.0, max_fps_per_image=None)
-    first = result.detections[0][0]
-    assert (first.y, first.x, first.score) == (10, 11, 5.0)
-    assert first.is_tp and not first.is_fp and first.lesions_new == (1,)
-    assert _points(result)[:2] == [(math.inf, 0.0, 0.0), (5.0, 0.0, 1.0)]
-    assert result.n_lesions == 1 and result.n_images == 1
-    assert result.sensitivity_at(0.0) == 1.0
-
-
-def test_two_lesions_under_one_disc_are_both_detected() -> None:
-    m, mask = _canvas()
-    mask[5, 5] = mask[5, 9] = True
-    m[5, 7] = 1.0
-    result = froc([m], [mask], radius=2.0)
-    first = result.detections[0][0]
-    assert first.lesions_hit == (1, 2) and first.lesions_new == (1, 2)
-    assert result.sensitivity[1] == 1.0 and result.fps_per_image[1] == 0.0
-
-
-def test_duplicate_is_neither_by_default_and_fp_on_request() -> None:
-    m, mask = _canvas((7, 30))
-    mask[3, 0:30] = True  # one long lesion
-    m[3, 2] = 3.0
-    m[3, 20] = 2.0
-    default = froc([m], [mask], radius=2.0, max_fps_per_image=None)
-    second = default.detections[0][1]
-    assert (second.y, second.x) == (3, 20)
-    assert second.outcome == "duplicate" and not second.is_tp and not second.is_fp
-    assert _points(default)[:3] == [(math.inf, 0, 0), (3.0, 0, 1.0), (2.0, 0, 1.0)]
-    as_fp = froc([m], [mask], radius=2.0, duplicates="fp", max_fps_per_image=None)
-    second = as_fp.detections[0][1]
-    assert second.outcome == "duplicate" and second.is_fp
-    assert _points(as_fp)[2] == (2.0, 1.0, 1.0)
-
-
-def test_image_without_lesions_adds_fps_and_counts_in_denominator() -> None:
-    m_a, mask_a = _canvas()
-    mask_a[4, 4] = True
-    m_a[4, 4] = 4.0
-    m_b, mask_b = _canvas()
-    m_b[10, 10] = 5.0
-    result = froc([m_a, m_b], [mask_a, mask_b], radius=1.0, max_fps_per_image=None)
-    assert result.n_images == 2 and result.n_lesions == 1
-    assert result.lesions_per_image.tolist() == [1, 0]
-    assert _points(result)[:3] == [(math.inf, 0.0, 0.0), (5.0, 0.5, 0.0), (4.0, 0.5, 1.0)]
-    assert result.detections[1][0].outcome == "fp"
-    assert result.sensitivity_at(0.25) == 0.0
-    assert result.sensitivity_at(0.5) == 1.0
-
-
-def test_map_exhausted_before_budget_ends_curve_early() -> None:
-    m, mask = _canvas((5, 5))
-    mask[0, 0] = True
-    m[4, 4] = 2.0
-    m[0, 0] = 1.0
-    # radius 4: two discs cover the whole 5 x 5 map
-    result = froc([m], [mask], radius=4.0)
-    assert not result.truncated
-    assert len(result.detections[0]) == 2
-    assert _points(result) == [(math.inf, 0.0, 0.0), (2.0, 1.0, 0.0), (1.0, 1.0, 1.0)]
-    assert result.sensitivity_at(10.0) == result.sensitivity[-1] == 1.0
-
-
-def test_equal_scores_enter_the_sweep_together() -> None:
-    m_a, mask_a = _canvas()
-    mask_a[3, 3] = True
-    m_a[3, 3] = 7.0
-    m_b, mask_b = _canvas()
-    m_b[12, 12] = 7.0
-    result = froc([m_a, m_b], [mask_a, mask_b], radius=1.0)
-    # one point for both detections of score 7: no point with only the TP or only the FP
-    assert _points(result)[:2] == [(math.inf, 0.0, 0.0), (7.0, 0.5, 1.0)]
-    assert result.sensitivity_at(0.25) == 0.0
-
-
-def test_ties_within_an_image_take_the_row_major_first_pixel() -> None:
-    m = np.zeros((6, 6))
-    m[4, 1] = m[2, 5] = m[2, 3] = 1.0
-    result = froc([m], [np.zeros((6, 6), dtype=bool)], radius=0.0, max_detections=3)
-    assert [(d.y, d.x) for d in result.detections[0]] == [(2, 3), (2, 5), (4, 1)]
-
-
-def test_fov_mask_excludes_candidates() -> None:
-    m, mask = _canvas()
-    mask[10, 10] = True
-    m[0, 0] = 9.0  # brightest pixel, outside the field of view
-    m[10, 10] = 1.0
-    fov = np.zeros((20, 20), dtype=bool)
-    fov[5:15, 5:15] = True
-    result = froc([m], [mask], radius=1.0, fov_masks=[fov], max_fps_per_image=None)
-    centres = [(d.y, d.x) for d in result.detections[0]]
-    assert (0, 0) not in centres
-    assert all(fov[y, x] for y, x in centres)
-    assert result.detections[0][0].score == 1.0 and result.sensitivity_at(0.0) == 1.0
-    without = froc([m], [mask], radius=1.0, max_fps_per_image=None)
-    assert without.detections[0][0].score == 9.0 and without.sensitivity_at(0.0) == 0.0
-
-
-def test_ignore_mask_makes_detection_neither_tp_nor_fp() -> None:
-    m, mask = _canvas()
-    mask[15, 15] = True
-    other = np.zeros((20, 20), dtype=bool)
-    other[4, 4] = True  # a lesion of another type
-    m[4, 5] = 3.0
-    m[15, 15] = 2.0
-    kwargs = {"radius": 1.0, "max_fps_per_image": None}
-    ignored = froc([m], [mask], ignore_masks=[other], **kwargs)
-    assert ignored.detections[0][0].outcome == "ignored"
-    assert ignored.sensitivity_at(0.0) == 1.0
-    counted = froc([m], [mask], **kwargs)
-    assert counted.detections[0][0].outcome == "fp"
-    assert counted.sensitivity_at(0.0) == 0.0 and counted.sensitivity_at(1.0) == 1.0
-    # a lesion hit wins over the ignore mask
-    both = froc([m], [mask], ignore_masks=[mask | other], **kwargs)
-    assert both.detections[0][0].outcome == "ignored"
-    assert both.detections[0][1].outcome == "tp"
-
-
-@pytest.mark.parametrize(
-    ("offset", "radius", "hit"),
-    [
-        ((3, 4), 5.0, True),  # d = 5 exactly: inside (d² <= r²)
-        ((3, 4), 4.999, False),
-        ((0, 5), 5.0, True),
-        ((1, 5), 5.0, False),  # d² = 26
-        ((1, 1), math.sqrt(2), True),
-        ((0, 0), 0.0, True),
-        ((0, 1), 0.999, False),
-    ],
-)
-def test_disc_boundary(offset: tuple[int, int], radius: float, hit: bool) -> None:
-    m, mask = _canvas((21, 21))
-    m[10, 10] = 1.0
-    mask[10 + offset[0], 10 + offset[1]] = True
-    result = froc([m], [mask], radius=radius, max_detections=1)
-    assert result.detections[0][0].is_tp is hit
-
-
-def test_disc_is_clipped_at_the_border() -> None:
-    m, mask = _canvas((4, 4))
-    mask[0, 3] = True
-    m[0, 0] = 1.0
-    result = froc([m], [mask], radius=3.0, max_detections=1)
-    assert result.detections[0][0].is_tp
-
-
-@pytest.mark.parametrize(("connectivity", "n_lesions"), [(8, 1), (4, 2)])
-def test_connectivity_defines_lesions(connectivity: int, n_lesions: int) -> None:
-    m, mask = _canvas((6, 6))
-    mask[1, 1] = mask[2, 2] = True
-    result = froc([m], [mask], radius=1.0, connectivity=connectivity)
-    assert result.n_lesions == n_lesions
-
-
-def test_max_detections_caps_each_image() -> None:
-    rng = np.random.default_rng(0)
-    maps = [rng.random((30, 30)) for _ in range(2)]
-    masks = [np.zeros((30, 30), dtype=bool)] * 2
-    result = froc(maps, masks, radius=1.0, max_detections=3, max_fps_per_image=None)
-    assert [len(d) for d in result.detections] == [3, 3]
-    assert result.fps_per_image[-1] == 3.0
-
-
-def test_zero_lesions_gives_nan_sensitivity() -> None:
-    m, mask = _canvas()
-    m[3, 3] = 1.0
-    result = froc([m], [mask], radius=2.0)
-    assert result.n_lesions == 0
-    assert np.isnan(result.sensitivity).all()
-    assert math.isnan(result.sensitivity_at(10.0))
-    assert result.fps_per_image[1] == 1.0
-
-
-def test_pooled_budget_is_exact_where_a_per_image_cap_is_not() -> None:
-    # Image A holds 15 false positives above its lesion; image B is empty. At A's lesion the
-    # average is 15 / 2 = 7.5 FPs per image, so SE/10FPs = 1. A per-image cap of 10 false
-    # positives would stop A before its lesion and report 0.
-    m_a, mask_a = _canvas((40, 40))
-    for k in range(15):
-        m_a[2 * (k // 5) * 4, 4 * (k % 5) + 20] = 100.0 - k
-    mask_a[35, 5] = True
-    m_a[35, 5] = 50.0
-    fov_a = m_a > 0
-    m_b, mask_b = _canvas((40, 40))
-    fov_b = np.zeros((40, 40), dtype=bool)
-    result = froc(
-        [m_a, m_b], [mask_a, mask_b], radius=1.0, fov_masks=[fov_a, fov_b], max_fps_per_image=10
-    )
-    assert [d.outcome for d in result.detections[0]] == ["fp"] * 15 + ["tp"]
-    assert result.sensitivity_at(10.0) == 1.0
-    assert result.fps_per_image[-1] == 7.5
-
-
-def test_budget_stops_after_passing_and_guards_beyond() -> None:
-    rng = np.random.default_rng(3)
-    maps = [rng.random((40, 40)) for _ in range(3)]
-    masks = [rng.random((40, 40)) > 0.97 for _ in range(3)]
-    capped = froc(maps, masks, radius=2.0, max_fps_per_image=2.0)
-    full = froc(maps, masks, radius=2.0, max_fps_per_image=None)
-    assert capped.truncated and not full.truncated
-    k = len(capped.thresholds)
-    assert capped.fps_per_image[-1] > 2.0 >= capped.fps_per_image[-2]
-    np.testing.assert_array_equal(capped.thresholds, full.thresholds[:k])
-    np.testing.assert_array_equal(capped.sensitivity, full.sensitivity[:k])
-    np.testing.assert_array_equal(capped.fps_per_image, full.fps_per_image[:k])
-    grid = np.linspace(0.0, 2.0, 41)
-    np.testing.assert_array_equal(capped.sensitivity_at(grid), full.sensitivity_at(grid))
-    with pytest.raises(ValueError, match="max_fps_per_image"):
-        capped.sensitivity_at(2.5)
-    assert full.sensitivity_at(2.5) >= capped.sensitivity_at(2.0)
-
-
-def test_sensitivity_at_accepts_sequences() -> None:
-    m_a, mask_a = _canvas()
-    mask_a[4, 4] = True
-    m_a[4, 4] = 4.0
-    m_b, mask_b = _canvas()
-    m_b[10, 10] = 5.0
-    result = froc([m_a, m_b], [mask_a, mask_b], radius=1.0)
-    values = result.sensitivity_at([0.0, 0.5, 10.0])
-    assert isinstance(values, np.ndarray)
-    assert values.tolist() == [0.0, 1.0, 1.0]
-    with pytest.raises(ValueError, match="fps"):
-        result.sensitivity_at(-1.0)
-    with pytest.raises(ValueError, match="fps"):
-        result.sensitivity_at(float("nan"))
-
-
-@pytest.mark.parametrize("mode", ["max", "minmax"])
-def test_normalize_equals_normalizing_by_hand(mode: str) -> None:
-    rng = np.random.default_rng(1)
-    maps = [rng.random((25, 25)) * s - o for s, o in ((1.0, 0.0), (50.0, 10.0), (0.1, -3.0))]
-    masks = [rng.random((25, 25)) > 0.95 for _ in range(3)]
-    if mode == "max":
-        by_hand = [m / np.abs(m).max() for m in maps]
-    else:
-        by_hand = [(m - m.min()) / (m.max() - m.min()) for m in maps]
-    ours = froc(maps, masks, radius=2.0, normalize=mode, max_fps_per_image=None)
-    ref = froc(by_hand, masks, radius=2.0, max_fps_per_image=None)
-    assert _points(ours) == _points(ref)
-    raw = froc(maps, masks, radius=2.0, max_fps_per_image=None)
-    assert _points(raw) != _points(ours)  # pooling differs across scales
-
-
-def test_torch_inputs_equal_numpy_inputs_and_inputs_are_not_modified() -> None:
-    rng = np.random.default_rng(2)
-    maps = [rng.random((16, 16)).astype(np.float32) for _ in range(2)]
-    masks = [rng.random((16, 16)) > 0.9 for _ in range(2)]
-    fovs = [np.ones((16, 16), dtype=bool), rng.random((16, 16)) > 0.3]
-    copies = [m.copy() for m in maps]
-    tensors = [torch.from_numpy(m.copy()) for m in maps]
-    ours = froc(maps, masks, radius=2.0, fov_masks=fovs)
-    from_torch = froc(tensors, [torch.from_numpy(k) for k in masks], radius=2.0, fov_masks=fovs)
-    assert _points(ours) == _points(from_torch)
-    for m, c, t in zip(maps, copies, tensors, strict=True):
-        np.testing.assert_array_equal(m, c)
-        np.testing.assert_array_equal(t.numpy(), c)
-    stacked = froc(np.stack(maps), np.stack(masks), radius=2.0, fov_masks=fovs)
-    assert _points(stacked) == _points(ours)
-
-
-def test_invalid_inputs_raise_clear_errors() -> None:
-    m, mask = _canvas((8, 8))
-    with pytest.raises(ValueError, match=r"masks\[1\]"):
-        froc([m, m], [mask, np.zeros((8, 9), dtype=bool)], radius=1.0)
-    with pytest.raises(ValueError, match=r"maps\[0\].*NaN"):
-        froc([np.full((8, 8), np.nan)], [mask], radius=1.0)
-    with pytest.raises(ValueError, match=r"maps\[0\]"):
-        froc([np.full((8, 8), np.inf)], [mask], radius=1.0)
-    with pytest.raises(TypeError, match=r"masks\[0\].*bool"):
-        froc([m], [mask.astype(np.float32)], radius=1.0)
-    with pytest.raises(TypeError, match=r"maps\[0\]"):
-        froc([mask], [mask], radius=1.0)
-    with pytest.raises(ValueError, match="masks"):
-        froc([m, m], [mask], radius=1.0)
-    with pytest.raises(ValueError, match="maps"):
-        froc([], [], radius=1.0)
-    with pytest.raises(ValueError, match="sequence"):
-        froc(m, mask, radius=1.0)
-    with pytest.raises(ValueError, match=r"fov_masks\[0\]"):
-        froc([m], [mask], radius=1.0, fov_masks=[np.ones((3, 3), dtype=bool)])
-    with pytest.raises(ValueError, match="radius"):
-        froc([m], [mask], radius=-1.0)
-    with pytest.raises(ValueError, match="duplicates"):
-        froc([m], [mask], radius=1.0, duplicates="count")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="connectivity"):
-        froc([m], [mask], radius=1.0, connectivity=6)
-    with pytest.raises(ValueError, match="max_detections"):
-        froc([m], [mask], radius=1.0, max_detections=0)
-    with pytest.raises(ValueError, match="max_fps_per_image"):
-        froc([m], [mask], radius=1.0, max_fps_per_image=float("inf"))
-    with pytest.raises(ValueError, match="normalize"):
-        froc([m], [mask], radius=1.0, normalize="z")  # type: ignore[arg-type]
-
-
-def test_plot_summary_and_repr() -> None:
-    m_a, mask_a = _canvas()
-    mask_a[4, 4] = True
-    m_a[4, 4] = 4.0
-    m_b, mask_b = _canvas()
-    m_b[10, 10] = 5.0
-    result = froc([m_a, m_b], [mask_a, mask_b], radius=1.0)
-    ax = result.plot(label="map")
-    assert ax.get_xscale() == "log"
-    assert ax.get_xlim() == pytest.approx((0.1, 10.0))
-    line = ax.get_lines()[0]
-    assert line.get_label() == "map"
-    assert line.get_ydata()[-1] == pytest.approx(result.sensitivity[-1])
-    assert ax.get_legend() is not None
-    text = result.summary()
-    assert "2 images, 1 lesions" in text and "TP" in text
-    assert "n_lesions=1" in repr(result)
-
-
-# ------------------------------------------------------------------ brute-force reference
 
 
 def _reference_froc(
@@ -441,6 +108,289 @@ def _same(a: list[tuple[float, float, float]], b: list[tuple[float, float, float
     )
 
 
+def test_lesion_hit_by_first_detection() -> None:
+    m, mask = canvas()
+    mask[10, 10] = True
+    m[10, 11] = 5.0
+    result = froc([m], [mask], radius=2.0, max_fps_per_image=None)
+    first = result.detections[0][0]
+    assert (first.y, first.x, first.score) == (10, 11, 5.0)
+    assert first.is_tp and not first.is_fp and first.lesions_new == (1,)
+    assert _points(result)[:2] == [(math.inf, 0.0, 0.0), (5.0, 0.0, 1.0)]
+    assert result.n_lesions == 1 and result.n_images == 1
+    assert result.sensitivity_at(0.0) == 1.0
+
+
+def test_two_lesions_under_one_disc_are_both_detected() -> None:
+    m, mask = canvas()
+    mask[5, 5] = mask[5, 9] = True
+    m[5, 7] = 1.0
+    result = froc([m], [mask], radius=2.0)
+    first = result.detections[0][0]
+    assert first.lesions_hit == (1, 2) and first.lesions_new == (1, 2)
+    assert result.sensitivity[1] == 1.0 and result.fps_per_image[1] == 0.0
+
+
+def test_duplicate_is_neither_by_default_and_fp_on_request() -> None:
+    m, mask = canvas((7, 30))
+    mask[3, 0:30] = True  # one long lesion
+    m[3, 2] = 3.0
+    m[3, 20] = 2.0
+    default = froc([m], [mask], radius=2.0, max_fps_per_image=None)
+    second = default.detections[0][1]
+    assert (second.y, second.x) == (3, 20)
+    assert second.outcome == "duplicate" and not second.is_tp and not second.is_fp
+    assert _points(default)[:3] == [(math.inf, 0, 0), (3.0, 0, 1.0), (2.0, 0, 1.0)]
+    as_fp = froc([m], [mask], radius=2.0, duplicates="fp", max_fps_per_image=None)
+    second = as_fp.detections[0][1]
+    assert second.outcome == "duplicate" and second.is_fp
+    assert _points(as_fp)[2] == (2.0, 1.0, 1.0)
+
+
+def test_image_without_lesions_adds_fps_and_counts_in_denominator() -> None:
+    m_a, mask_a = canvas()
+    mask_a[4, 4] = True
+    m_a[4, 4] = 4.0
+    m_b, mask_b = canvas()
+    m_b[10, 10] = 5.0
+    result = froc([m_a, m_b], [mask_a, mask_b], radius=1.0, max_fps_per_image=None)
+    assert result.n_images == 2 and result.n_lesions == 1
+    assert result.lesions_per_image.tolist() == [1, 0]
+    assert _points(result)[:3] == [(math.inf, 0.0, 0.0), (5.0, 0.5, 0.0), (4.0, 0.5, 1.0)]
+    assert result.detections[1][0].outcome == "fp"
+    assert result.sensitivity_at(0.25) == 0.0
+    assert result.sensitivity_at(0.5) == 1.0
+
+
+def test_map_exhausted_before_budget_ends_curve_early() -> None:
+    m, mask = canvas((5, 5))
+    mask[0, 0] = True
+    m[4, 4] = 2.0
+    m[0, 0] = 1.0
+    # radius 4: two discs cover the whole 5 x 5 map
+    result = froc([m], [mask], radius=4.0)
+    assert not result.truncated
+    assert len(result.detections[0]) == 2
+    assert _points(result) == [(math.inf, 0.0, 0.0), (2.0, 1.0, 0.0), (1.0, 1.0, 1.0)]
+    assert result.sensitivity_at(10.0) == result.sensitivity[-1] == 1.0
+
+
+def test_equal_scores_enter_the_sweep_together() -> None:
+    m_a, mask_a = canvas()
+    mask_a[3, 3] = True
+    m_a[3, 3] = 7.0
+    m_b, mask_b = canvas()
+    m_b[12, 12] = 7.0
+    result = froc([m_a, m_b], [mask_a, mask_b], radius=1.0)
+    # one point for both detections of score 7: no point with only the TP or only the FP
+    assert _points(result)[:2] == [(math.inf, 0.0, 0.0), (7.0, 0.5, 1.0)]
+    assert result.sensitivity_at(0.25) == 0.0
+
+
+def test_ties_within_an_image_take_the_row_major_first_pixel() -> None:
+    m = np.zeros((6, 6))
+    m[4, 1] = m[2, 5] = m[2, 3] = 1.0
+    result = froc([m], [np.zeros((6, 6), dtype=bool)], radius=0.0, max_detections=3)
+    assert [(d.y, d.x) for d in result.detections[0]] == [(2, 3), (2, 5), (4, 1)]
+
+
+def test_fov_mask_excludes_candidates() -> None:
+    m, mask = canvas()
+    mask[10, 10] = True
+    m[0, 0] = 9.0  # brightest pixel, outside the field of view
+    m[10, 10] = 1.0
+    fov = np.zeros((20, 20), dtype=bool)
+    fov[5:15, 5:15] = True
+    result = froc([m], [mask], radius=1.0, fov_masks=[fov], max_fps_per_image=None)
+    centres = [(d.y, d.x) for d in result.detections[0]]
+    assert (0, 0) not in centres
+    assert all(fov[y, x] for y, x in centres)
+    assert result.detections[0][0].score == 1.0 and result.sensitivity_at(0.0) == 1.0
+    without = froc([m], [mask], radius=1.0, max_fps_per_image=None)
+    assert without.detections[0][0].score == 9.0 and without.sensitivity_at(0.0) == 0.0
+
+
+def test_ignore_mask_makes_detection_neither_tp_nor_fp() -> None:
+    m, mask = canvas()
+    mask[15, 15] = True
+    other = np.zeros((20, 20), dtype=bool)
+    other[4, 4] = True  # a lesion of another type
+    m[4, 5] = 3.0
+    m[15, 15] = 2.0
+    kwargs = {"radius": 1.0, "max_fps_per_image": None}
+    ignored = froc([m], [mask], ignore_masks=[other], **kwargs)
+    assert ignored.detections[0][0].outcome == "ignored"
+    assert ignored.sensitivity_at(0.0) == 1.0
+    counted = froc([m], [mask], **kwargs)
+    assert counted.detections[0][0].outcome == "fp"
+    assert counted.sensitivity_at(0.0) == 0.0 and counted.sensitivity_at(1.0) == 1.0
+    # a lesion hit wins over the ignore mask
+    both = froc([m], [mask], ignore_masks=[mask | other], **kwargs)
+    assert both.detections[0][0].outcome == "ignored"
+    assert both.detections[0][1].outcome == "tp"
+
+
+@pytest.mark.parametrize(
+    ("offset", "radius", "hit"),
+    [
+        ((3, 4), 5.0, True),  # d = 5 exactly: inside (d² <= r²)
+        ((3, 4), 4.999, False),
+        ((0, 5), 5.0, True),
+        ((1, 5), 5.0, False),  # d² = 26
+        ((1, 1), math.sqrt(2), True),
+        ((0, 0), 0.0, True),
+        ((0, 1), 0.999, False),
+    ],
+)
+def test_disc_boundary(offset: tuple[int, int], radius: float, hit: bool) -> None:
+    m, mask = canvas((21, 21))
+    m[10, 10] = 1.0
+    mask[10 + offset[0], 10 + offset[1]] = True
+    result = froc([m], [mask], radius=radius, max_detections=1)
+    assert result.detections[0][0].is_tp is hit
+
+
+def test_disc_is_clipped_at_the_border() -> None:
+    m, mask = canvas((4, 4))
+    mask[0, 3] = True
+    m[0, 0] = 1.0
+    result = froc([m], [mask], radius=3.0, max_detections=1)
+    assert result.detections[0][0].is_tp
+
+
+@pytest.mark.parametrize(("connectivity", "n_lesions"), [(8, 1), (4, 2)])
+def test_connectivity_defines_lesions(connectivity: int, n_lesions: int) -> None:
+    m, mask = canvas((6, 6))
+    mask[1, 1] = mask[2, 2] = True
+    result = froc([m], [mask], radius=1.0, connectivity=connectivity)
+    assert result.n_lesions == n_lesions
+
+
+def test_max_detections_caps_each_image() -> None:
+    rng = np.random.default_rng(0)
+    maps = [rng.random((30, 30)) for _ in range(2)]
+    masks = [np.zeros((30, 30), dtype=bool)] * 2
+    result = froc(maps, masks, radius=1.0, max_detections=3, max_fps_per_image=None)
+    assert [len(d) for d in result.detections] == [3, 3]
+    assert result.fps_per_image[-1] == 3.0
+
+
+def test_zero_lesions_gives_nan_sensitivity() -> None:
+    m, mask = canvas()
+    m[3, 3] = 1.0
+    result = froc([m], [mask], radius=2.0)
+    assert result.n_lesions == 0
+    assert np.isnan(result.sensitivity).all()
+    assert math.isnan(result.sensitivity_at(10.0))
+    assert result.fps_per_image[1] == 1.0
+
+
+def test_pooled_budget_is_exact_where_a_per_image_cap_is_not() -> None:
+    # Image A holds 15 false positives above its lesion; image B is empty. At A's lesion the
+    # average is 15 / 2 = 7.5 FPs per image, so SE/10FPs = 1. A per-image cap of 10 false
+    # positives would stop A before its lesion and report 0.
+    m_a, mask_a = canvas((40, 40))
+    for k in range(15):
+        m_a[2 * (k // 5) * 4, 4 * (k % 5) + 20] = 100.0 - k
+    mask_a[35, 5] = True
+    m_a[35, 5] = 50.0
+    fov_a = m_a > 0
+    m_b, mask_b = canvas((40, 40))
+    fov_b = np.zeros((40, 40), dtype=bool)
+    result = froc(
+        [m_a, m_b], [mask_a, mask_b], radius=1.0, fov_masks=[fov_a, fov_b], max_fps_per_image=10
+    )
+    assert [d.outcome for d in result.detections[0]] == ["fp"] * 15 + ["tp"]
+    assert result.sensitivity_at(10.0) == 1.0
+    assert result.fps_per_image[-1] == 7.5
+
+
+def test_budget_stops_after_passing_and_guards_beyond() -> None:
+    rng = np.random.default_rng(3)
+    maps = [rng.random((40, 40)) for _ in range(3)]
+    masks = [rng.random((40, 40)) > 0.97 for _ in range(3)]
+    capped = froc(maps, masks, radius=2.0, max_fps_per_image=2.0)
+    full = froc(maps, masks, radius=2.0, max_fps_per_image=None)
+    assert capped.truncated and not full.truncated
+    k = len(capped.thresholds)
+    assert capped.fps_per_image[-1] > 2.0 >= capped.fps_per_image[-2]
+    np.testing.assert_array_equal(capped.thresholds, full.thresholds[:k])
+    np.testing.assert_array_equal(capped.sensitivity, full.sensitivity[:k])
+    np.testing.assert_array_equal(capped.fps_per_image, full.fps_per_image[:k])
+    grid = np.linspace(0.0, 2.0, 41)
+    np.testing.assert_array_equal(capped.sensitivity_at(grid), full.sensitivity_at(grid))
+    with pytest.raises(ValueError, match="max_fps_per_image"):
+        capped.sensitivity_at(2.5)
+    assert full.sensitivity_at(2.5) >= capped.sensitivity_at(2.0)
+
+
+@pytest.mark.parametrize("mode", ["max", "minmax"])
+def test_normalize_equals_normalizing_by_hand(mode: str) -> None:
+    rng = np.random.default_rng(1)
+    maps = [rng.random((25, 25)) * s - o for s, o in ((1.0, 0.0), (50.0, 10.0), (0.1, -3.0))]
+    masks = [rng.random((25, 25)) > 0.95 for _ in range(3)]
+    if mode == "max":
+        by_hand = [m / np.abs(m).max() for m in maps]
+    else:
+        by_hand = [(m - m.min()) / (m.max() - m.min()) for m in maps]
+    ours = froc(maps, masks, radius=2.0, normalize=mode, max_fps_per_image=None)
+    ref = froc(by_hand, masks, radius=2.0, max_fps_per_image=None)
+    assert _points(ours) == _points(ref)
+    raw = froc(maps, masks, radius=2.0, max_fps_per_image=None)
+    assert _points(raw) != _points(ours)  # pooling differs across scales
+
+
+def test_torch_inputs_equal_numpy_inputs_and_inputs_are_not_modified() -> None:
+    rng = np.random.default_rng(2)
+    maps = [rng.random((16, 16)).astype(np.float32) for _ in range(2)]
+    masks = [rng.random((16, 16)) > 0.9 for _ in range(2)]
+    fovs = [np.ones((16, 16), dtype=bool), rng.random((16, 16)) > 0.3]
+    copies = [m.copy() for m in maps]
+    tensors = [torch.from_numpy(m.copy()) for m in maps]
+    ours = froc(maps, masks, radius=2.0, fov_masks=fovs)
+    from_torch = froc(tensors, [torch.from_numpy(k) for k in masks], radius=2.0, fov_masks=fovs)
+    assert _points(ours) == _points(from_torch)
+    for m, c, t in zip(maps, copies, tensors, strict=True):
+        np.testing.assert_array_equal(m, c)
+        np.testing.assert_array_equal(t.numpy(), c)
+    stacked = froc(np.stack(maps), np.stack(masks), radius=2.0, fov_masks=fovs)
+    assert _points(stacked) == _points(ours)
+
+
+def test_invalid_inputs_raise_clear_errors() -> None:
+    m, mask = canvas((8, 8))
+    with pytest.raises(ValueError, match=r"masks\[1\]"):
+        froc([m, m], [mask, np.zeros((8, 9), dtype=bool)], radius=1.0)
+    with pytest.raises(ValueError, match=r"maps\[0\].*NaN"):
+        froc([np.full((8, 8), np.nan)], [mask], radius=1.0)
+    with pytest.raises(ValueError, match=r"maps\[0\]"):
+        froc([np.full((8, 8), np.inf)], [mask], radius=1.0)
+    with pytest.raises(TypeError, match=r"masks\[0\].*bool"):
+        froc([m], [mask.astype(np.float32)], radius=1.0)
+    with pytest.raises(TypeError, match=r"maps\[0\]"):
+        froc([mask], [mask], radius=1.0)
+    with pytest.raises(ValueError, match="masks"):
+        froc([m, m], [mask], radius=1.0)
+    with pytest.raises(ValueError, match="maps"):
+        froc([], [], radius=1.0)
+    with pytest.raises(ValueError, match="sequence"):
+        froc(m, mask, radius=1.0)
+    with pytest.raises(ValueError, match=r"fov_masks\[0\]"):
+        froc([m], [mask], radius=1.0, fov_masks=[np.ones((3, 3), dtype=bool)])
+    with pytest.raises(ValueError, match="radius"):
+        froc([m], [mask], radius=-1.0)
+    with pytest.raises(ValueError, match="duplicates"):
+        froc([m], [mask], radius=1.0, duplicates="count")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="connectivity"):
+        froc([m], [mask], radius=1.0, connectivity=6)
+    with pytest.raises(ValueError, match="max_detections"):
+        froc([m], [mask], radius=1.0, max_detections=0)
+    with pytest.raises(ValueError, match="max_fps_per_image"):
+        froc([m], [mask], radius=1.0, max_fps_per_image=float("inf"))
+    with pytest.raises(ValueError, match="normalize"):
+        froc([m], [mask], radius=1.0, normalize="z")  # type: ignore[arg-type]
+
+
 @settings(max_examples=150, deadline=None)
 @given(case=_froc_cases(), budget=st.sampled_from([0.0, 0.5, 1.0, 3.0]))
 def test_froc_equals_brute_force_reference(case: dict, budget: float) -> None:
@@ -498,9 +448,6 @@ def test_curve_is_monotone_and_bounded(case: dict) -> None:
         assert np.isnan(result.sensitivity).all()
 
 
-# ----------------------------------------------------------------- radius and mask scaling
-
-
 def test_scale_radius() -> None:
     assert scale_radius(size=512) == DR_RADIUS == 7.0
     assert scale_radius(7.0, size=224) == 3.0625
@@ -510,129 +457,3 @@ def test_scale_radius() -> None:
         scale_radius(7.0, size=224.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="radius_at_512"):
         scale_radius(-1.0, size=224)
-
-
-def test_one_pixel_lesion_shrunk_3x_vanishes_and_is_caught() -> None:
-    mask = np.zeros((9, 9), dtype=bool)
-    mask[0, 0] = True  # not on a sampled pixel (1, 4, 7)
-    naive = resize(mask, (3, 3), order=0, anti_aliasing=False)
-    assert not naive.any()  # plain nearest neighbour loses it silently
-    with pytest.raises(ValueError, match="1 of 1 lesions vanished"):
-        resize_masks_checked(mask, 3)
-    with pytest.warns(UserWarning, match="vanished"):
-        out = resize_masks_checked(mask, (3, 3), on_vanish="warn")
-    assert out.shape == (3, 3) and not out.any()
-    mask[4, 4] = True  # on a sampled pixel: survives, the other still vanishes
-    with pytest.raises(ValueError, match="1 of 2 lesions vanished"):
-        resize_masks_checked(mask, 3)
-    mask[0, 0] = False
-    assert resize_masks_checked(mask, 3).tolist() == [[0, 0, 0], [0, 1, 0], [0, 0, 0]]
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    mask=arrays(
-        np.bool_,
-        st.tuples(st.integers(1, 6), st.integers(1, 6)).map(lambda s: (3 * s[0], 3 * s[1])),
-    ),
-    connectivity=st.sampled_from([4, 8]),
-)
-def test_resize_checked_matches_sampling_and_reports_exactly_the_vanished(
-    mask: np.ndarray, connectivity: int
-) -> None:
-    h, w = mask.shape[0] // 3, mask.shape[1] // 3
-    sampled = mask[1::3, 1::3]  # pixel-centre nearest neighbour for a 3x shrink
-    np.testing.assert_array_equal(resize(mask, (h, w), order=0, anti_aliasing=False), sampled)
-    structure = np.ones((3, 3)) if connectivity == 8 else None
-    labels, n = ndimage.label(mask, structure=structure)
-    on_grid = np.zeros_like(mask)
-    on_grid[1::3, 1::3] = True
-    lost = [k for k in range(1, n + 1) if not (on_grid & (labels == k)).any()]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        out = resize_masks_checked(mask, (h, w), connectivity=connectivity, on_vanish="warn")
-    np.testing.assert_array_equal(out, sampled)
-    if lost:
-        assert len(caught) == 1 and f"{len(lost)} of {n} lesions vanished" in str(caught[0].message)
-    else:
-        assert not caught
-
-
-def test_resize_checked_upsampling_keeps_lesions_and_validates() -> None:
-    mask = np.zeros((4, 4), dtype=bool)
-    mask[1, 2] = True
-    out = resize_masks_checked(torch.from_numpy(mask), (8, 12))
-    assert out.dtype == np.bool_ and out.shape == (8, 12)
-    assert out.sum() == 6
-    with pytest.raises(TypeError, match="bool"):
-        resize_masks_checked(mask.astype(np.uint8), 2)
-    with pytest.raises(TypeError, match="size"):
-        resize_masks_checked(mask, (2.0, 2))  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="on_vanish"):
-        resize_masks_checked(mask, 2, on_vanish="ignore")  # type: ignore[arg-type]
-
-
-# -- lesions labelled at native resolution ---------------------------------------------------
-
-
-def test_label_images_give_the_same_result_as_masks() -> None:
-    from skimage.measure import label
-
-    rng = np.random.default_rng(7)
-    maps = [rng.random((40, 40)) for _ in range(3)]
-    masks = [rng.random((40, 40)) > 0.97 for _ in range(3)]
-    labels = [label(m, connectivity=2).astype(np.int32) for m in masks]
-    a = froc(maps, masks, 3.0)
-    b = froc(maps, labels, 3.0)
-    np.testing.assert_array_equal(a.sensitivity, b.sensitivity)
-    np.testing.assert_array_equal(a.fps_per_image, b.fps_per_image)
-    assert a.n_lesions == b.n_lesions
-
-
-def test_touching_lesions_stay_separate_in_a_label_image() -> None:
-    labels = np.zeros((10, 10), dtype=np.int32)
-    labels[4, 4] = 1
-    labels[4, 5] = 2  # touches lesion 1: one component as a mask, two lesions as labels
-    heat = np.zeros((10, 10))
-    heat[4, 4] = 1.0
-    assert froc([heat], [labels], 0.0).n_lesions == 2
-    assert froc([heat], [labels > 0], 0.0).n_lesions == 1
-    assert froc([heat], [labels], 0.0).sensitivity_at(0.0) == 0.5
-
-
-@settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 10_000), size=st.integers(5, 30))
-def test_resize_lesion_labels_keeps_every_lesion_when_shrinking(seed: int, size: int) -> None:
-    from skimage.measure import label
-
-    from captum_iterative.evaluation.froc import resize_lesion_labels
-
-    rng = np.random.default_rng(seed)
-    mask = rng.random((60, 47)) > 0.985
-    labels = label(mask, connectivity=2)
-    small, lost = resize_lesion_labels(labels, size)
-    kept = np.unique(small[small > 0])
-    assert set(kept.tolist()) <= set(range(1, labels.max() + 1))
-    assert kept.size + lost == labels.max()
-    # a lesion is only lost when its every output pixel went to a smaller lesion
-    for lesion in np.setdiff1d(np.arange(1, labels.max() + 1), kept):
-        assert (labels == lesion).sum() >= 1
-    # every claimed pixel is covered by a source pixel of its lesion ("any" rule)
-    ys, xs = np.nonzero(small)
-    for y, x in zip(ys[:50], xs[:50], strict=True):
-        block = labels[
-            int(y * 60 / size) : int(np.ceil((y + 1) * 60 / size)),
-            int(x * 47 / size) : int(np.ceil((x + 1) * 47 / size)),
-        ]
-        assert small[y, x] in block
-
-
-def test_resize_lesion_labels_upsampling_is_a_block_copy() -> None:
-    from captum_iterative.evaluation.froc import resize_lesion_labels
-
-    labels = np.array([[0, 1], [2, 0]], dtype=np.int32)
-    up, lost = resize_lesion_labels(labels, 4)
-    np.testing.assert_array_equal(up, np.kron(labels, np.ones((2, 2), dtype=np.int32)))
-    assert lost == 0
-    with pytest.raises(TypeError, match="labels"):
-        resize_lesion_labels(labels > 0, 4)
