@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_cli import save_weights, write_fundus_images
+from cli_helpers import save_weights, write_fundus_images
 
 from captum_iterative.cli import MANIFEST, TORCHRUN_ENV
 

@@ -3,7 +3,7 @@
 Environment variables of a half-set torchrun, ``--resume`` over outputs of other settings,
 ``--recursive`` over a folder holding the run's own outputs, files that are not torch files,
 SIGTERM and SIGINT mid-run, input sizes the model cannot take and images far smaller than the
-model input. Same tiny set-up as ``test_cli.py`` (64 px ``vgg_tiny``, at most 2 maps).
+model input. Same tiny set-up as the other tests of ``tests/cli`` (64 px ``vgg_tiny``, at most 2 maps).
 """
 
 from __future__ import annotations
@@ -21,13 +21,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from test_cli import (
+from cli_helpers import (
     FAST,
     arch_args,
     assert_one_line_error,
     run_cli,
     save_weights,
-    workspace,  # noqa: F401 (fixture)
     write_fundus_images,
 )
 
@@ -76,7 +75,7 @@ def test_usage_errors_are_printed_whatever_rank_says(
 
 @pytest.fixture(scope="module")
 def first_run(
-    workspace: dict[str, Path],  # noqa: F811
+    workspace: dict[str, Path],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:
     """The outputs of one run with the settings of ``resume_args``."""
@@ -107,7 +106,7 @@ def snapshot(folder: Path) -> dict[Path, int]:
     ],
 )
 def test_resume_refuses_outputs_of_other_settings(
-    workspace: dict[str, Path],  # noqa: F811
+    workspace: dict[str, Path],
     first_run: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -131,7 +130,7 @@ def test_resume_refuses_outputs_of_other_settings(
 
 
 def test_resume_with_the_same_settings_keeps_everything(
-    workspace: dict[str, Path],  # noqa: F811
+    workspace: dict[str, Path],
     first_run: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -146,7 +145,7 @@ def test_resume_with_the_same_settings_keeps_everything(
 
 
 def test_resume_refuses_a_file_without_a_settings_record(
-    workspace: dict[str, Path],  # noqa: F811
+    workspace: dict[str, Path],
     first_run: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -167,7 +166,7 @@ def test_resume_refuses_a_file_without_a_settings_record(
 
 
 def test_recursive_run_does_not_explain_its_own_outputs(
-    workspace: dict[str, Path],  # noqa: F811
+    workspace: dict[str, Path],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -199,7 +198,7 @@ def test_recursive_run_does_not_explain_its_own_outputs(
 
 
 def test_output_folder_as_the_input_folder(
-    workspace: dict[str, Path],  # noqa: F811
+    workspace: dict[str, Path],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -241,7 +240,7 @@ def _write_bad(kind: str, path: Path) -> None:
 )
 @pytest.mark.parametrize("option", ["--checkpoint", "--weights"])
 def test_a_file_that_is_not_a_torch_file(
-    workspace: dict[str, Path],  # noqa: F811
+    workspace: dict[str, Path],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     kind: str,
@@ -277,7 +276,7 @@ def test_load_classifier_names_the_cause(tmp_path: Path) -> None:
 
 
 def test_a_size_the_model_cannot_take_is_refused_up_front(
-    workspace: dict[str, Path],  # noqa: F811
+    workspace: dict[str, Path],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -289,7 +288,7 @@ def test_a_size_the_model_cannot_take_is_refused_up_front(
 
 
 def test_images_far_smaller_than_the_input_are_reported(
-    workspace: dict[str, Path],  # noqa: F811
+    workspace: dict[str, Path],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -314,7 +313,7 @@ def test_images_far_smaller_than_the_input_are_reported(
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_mid_run_keeps_what_was_completed(
-    workspace: dict[str, Path],  # noqa: F811
+    workspace: dict[str, Path],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     signum: signal.Signals,

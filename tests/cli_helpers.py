@@ -1,0 +1,74 @@
+"""Tiny fundus images, weights and in-process runs shared by the command-line tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from captum_iterative.cli import main
+from captum_iterative.fundus.models import create_classifier
+
+SIZE = 64
+
+
+FAST = ["--size", str(SIZE), "--max-iter", "2", "--device", "cpu", "--no-progress"]
+
+
+def draw_fundus(seed: int, height: int = 90, width: int = 110) -> np.ndarray:
+    """``(height, width, 3)`` uint8 RGB: an orange disc on black with bright and dark spots."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((height, width, 3), np.uint8)
+    centre, radius = (width // 2, height // 2), min(height, width) // 2 - 4
+    cv2.circle(image, centre, radius, (180, 90, 40), -1)
+    for colour in [(250, 230, 150)] * 3 + [(90, 20, 10)] * 2:
+        y, x = rng.integers(-radius // 2, radius // 2, 2)
+        cv2.circle(image, (centre[0] + int(x), centre[1] + int(y)), 3, colour, -1)
+    noisy = image.astype(np.int16) + rng.integers(-4, 5, image.shape)
+    inside = np.hypot(*(np.mgrid[:height, :width] - np.array(centre[::-1])[:, None, None]))
+    noisy[inside > radius] = 0
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def write_fundus_images(folder: Path, count: int, first_seed: int = 0) -> list[Path]:
+    """``count`` drawn fundus images ``img<k>.png`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k in range(count):
+        path = folder / f"img{k}.png"
+        assert cv2.imwrite(str(path), draw_fundus(first_seed + k)[..., ::-1])
+        paths.append(path)
+    return paths
+
+
+def save_weights(path: Path, arch: str = "vgg_tiny", seed: int = 0) -> Path:
+    """A random-initialised classifier's state dict, as ``--weights`` takes it."""
+    torch.manual_seed(seed)
+    torch.save(create_classifier(arch).state_dict(), path)
+    return path
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``(exit status, stdout, stderr)`` of ``captum-iterative *args``."""
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("captum-iterative: error: "), err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def arch_args(ws: dict[str, Path], threshold: float = -1000.0) -> list[str]:
+    return ["--arch", "vgg_tiny", "--weights", str(ws["weights"]), "--threshold", str(threshold)]
