@@ -14,7 +14,6 @@ compacted to the images still abnormal, and the only device-to-host copy per ite
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -160,18 +159,13 @@ class IterativeAugmentation(Attribution):
     Examples::
 
         >>> from captum.attr import GuidedBackprop
-        >>> from captum_iterative import PyramidInpainter
+        >>> from captum_iterative import PyramidInpainter as Pyramid
         >>> _ = torch.manual_seed(0)
-        >>> model = nn.Sequential(
-        ...     nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(1), nn.Flatten(),
-        ...     nn.Linear(8, 1),
-        ... ).eval()
+        >>> layers = [nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveMaxPool2d(1), nn.Flatten()]
+        >>> model = nn.Sequential(*layers).eval()
         >>> images = torch.rand(2, 3, 32, 32)
-        >>> explainer = IterativeAugmentation(
-        ...     GuidedBackprop(model), threshold=-1e9, max_iter=3, inpainter=PyramidInpainter()
-        ... )
-        >>> maps = explainer.attribute(images, target=0)      # (N, 1, H, W)
-        >>> maps.shape
+        >>> explainer = IterativeAugmentation(GuidedBackprop(model), -1e9, inpainter=Pyramid())
+        >>> explainer.attribute(images, target=0).shape      # (N, 1, H, W) augmented maps
         torch.Size([2, 1, 32, 32])
         >>> result = explainer.explain(images, target=0)      # AugmentationResult
         >>> [len(s) == int(t) + 1 for s, t in zip(result.scores, result.iterations)]
@@ -316,12 +310,12 @@ class IterativeAugmentation(Attribution):
                 raise ValueError("`return_convergence_delta=True` is not supported by the loop")
             kwargs.pop("return_convergence_delta", None)
             batch = BatchArguments(n, target, additional_forward_args, kwargs, images)
-            self._warn_training_mode()
             # Built per call, so that changes to score_fn or autocast after construction count.
             any_output = isinstance(self.attribution_method, CallableAttribution) and (
                 self.score_fn not in SCORES.values()
             )
             scorer = Scorer(self.forward_func, self.score_fn, self.autocast, any_output)
+            scorer.warn_if_training()
             step = self.internal_batch_size or n
             parts = []
             with _deduplicated_warnings(), output_hook(self._output_modules(), self.output_fn):
@@ -473,13 +467,3 @@ class IterativeAugmentation(Attribution):
         """The modules whose output ``output_fn`` replaces: the classifier and the explainer's."""
         forwards = (self.forward_func, self.attribution_method.forward_func)
         return [f for f in forwards if isinstance(f, nn.Module)]
-
-    def _warn_training_mode(self) -> None:
-        model = self.forward_func
-        if isinstance(model, nn.Module) and model.training:
-            warnings.warn(
-                "the classifier is in training mode: dropout and batch norm make its scores vary "
-                "between iterations; call model.eval() first (Captum and this wrapper never do)",
-                UserWarning,
-                stacklevel=4,
-            )

@@ -15,6 +15,7 @@ score:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -289,6 +290,17 @@ class Scorer:
                 f"{getattr(scores, 'shape', type(scores))}"
             )
         return scores.double()
+
+    def warn_if_training(self) -> None:
+        """Warn when the classifier is in training mode (its scores would vary)."""
+        model = self.forward_func
+        if isinstance(model, nn.Module) and model.training:
+            warnings.warn(
+                "the classifier is in training mode: dropout and batch norm make its scores vary "
+                "between iterations; call model.eval() first (Captum and this wrapper never do)",
+                UserWarning,
+                stacklevel=4,
+            )
 
     @staticmethod
     def check_finite(scores: Tensor, index: Tensor) -> None:

@@ -12,9 +12,13 @@ from helpers import BlobScore, blob_image
 
 from captum_iterative import IterativeAugmentation
 from captum_iterative.experiments import (
+    ExperimentConfig,
     Explanation,
     explanation_path,
+    is_fresh,
     load_explanation,
+    map_keys,
+    model_key,
     save_explanation,
 )
 
@@ -55,3 +59,20 @@ def test_damaged_file_names_the_path(tmp_path: Path) -> None:
     bad.write_bytes(b"not a zip file")
     with pytest.raises(ValueError, match=r"bad\.npz"):
         load_explanation(bad)
+
+
+def test_a_file_is_fresh_only_with_every_key_equal(tmp_path: Path) -> None:
+    model = BlobScore().double().eval()
+    config = ExperimentConfig(methods=("saliency",), max_iter=2)
+    keys = map_keys(config, model, 0.3)
+    assert keys["cache_key"] == config.cache_key()
+    assert keys["model_key"] == model_key(config, model, 0.3) != model_key(config, model, 0.4)
+    path = explanation_path(tmp_path, "saliency", "a")
+    assert not is_fresh(path, keys)  # no file yet
+    result = IterativeAugmentation(Saliency(model), threshold=0.3).explain(blob_image([0.9])[None])
+    save_explanation(path, Explanation.from_result(result, 0, "a", "saliency", **keys))
+    assert is_fresh(path, {"cache_key": keys["cache_key"], "model_key": keys["model_key"]})
+    assert not is_fresh(path, {**keys, "model_key": "another"})
+    assert not is_fresh(path, {"input_key": "missing"})
+    path.write_bytes(b"damaged")
+    assert not is_fresh(path, {"cache_key": keys["cache_key"]})
