@@ -1,7 +1,7 @@
 """Generate docs/performance.md and its figure from the JSON files in benchmarks/results/.
 
 Every ``loop_<device>.json`` and ``inpaint_<device>.json`` found becomes one section of the
-document, with the targets of issue #3 checked against the measured numbers, so re-running a
+document, with the performance targets checked against the measured numbers, so re-running a
 benchmark on another machine and then this script updates the document.
 
 Usage::
@@ -37,7 +37,7 @@ from _common import (
 ROOT = Path(__file__).resolve().parent.parent
 FIGURE = "figures/loop_time_per_image.png"
 
-#: (device kind, model, size, batch, a/c at least, c/d at most) per issue #3.
+#: Performance targets: (device kind, model, size, batch, a/c at least, c/d at most).
 LOOP_TARGETS = {
     "cpu": ("vgg_tiny", 512, 8, 1.5, 1.15),
     "cuda": ("vgg16_paper", 512, 32, 10.0, 1.10),
@@ -225,7 +225,7 @@ def loop_section(payload: dict[str, Any], inpaint: dict[str, Any] | None = None)
     hit = _find(payload, model, size, batch)
     if hit is not None:
         ac, cd = hit["ratios"].get("a_over_c"), hit["ratios"]["c_over_d"]
-        lines.append(f"\nTargets of issue #3 ({model}, {size} x {size}, batch {batch}):\n")
+        lines.append(f"\nPerformance targets ({model}, {size} x {size}, batch {batch}):\n")
         target_rows = [
             ["(c) faster than (a), wall clock", f">= {min_ac}x", ac, _verdict(ac >= min_ac)],
             ["(c) cost over (d), wall clock", f"<= {max_cd}x", cd, _verdict(cd <= max_cd)],
@@ -280,7 +280,7 @@ def inpaint_section(payload: dict[str, Any]) -> str:
                 worst = min(speedups)
                 met = _verdict(worst >= PYRAMID_VS_NS_CUDA)
                 target_rows.append([name, f">= {PYRAMID_VS_NS_CUDA:.0f}x", worst, met])
-        lines.append("\nTarget of issue #3: the pyramid per image vs cv2 NS (worst mask kind):\n")
+        lines.append("\nPerformance target: the pyramid per image vs cv2 NS (worst mask kind):\n")
         lines.append(markdown_table(["inpainter", "wanted", "measured", "verdict"], target_rows))
     return "\n".join(lines)
 

@@ -1,10 +1,10 @@
 r"""Train a grading classifier and choose its referable threshold by ROC analysis.
 
-The paper's recipe (section 3 of the method notes): regression on the grade with MSE, Adam at
-``lr = 1e-4``, data augmentation and class balancing; after each epoch the validation set is
-scored, referable (grade ``>= referable_grade``) against non-referable, and the model with the
-best validation AUC is kept together with ``th_pred``, the ROC operating point closest to the
-upper-left corner ``(0, 1)``. Images predicted ``>= th_pred`` are the ones the iterative
+The paper's recipe (González-Gonzalo et al., IEEE TMI 2020): regression on the grade with MSE,
+Adam at ``lr = 1e-4``, data augmentation and class balancing; after each epoch the validation
+set is scored, referable (grade ``>= referable_grade``) against non-referable, and the model with
+the best validation AUC is kept together with ``th_pred``, the ROC operating point closest to
+the upper-left corner ``(0, 1)``. Images predicted ``>= th_pred`` are the ones the iterative
 augmentation explains.
 
 A run starts from random weights or from :class:`InitWeights`: a project checkpoint (e.g. the
