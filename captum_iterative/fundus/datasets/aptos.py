@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path, PureWindowsPath
 
-from captum_iterative.fundus.datasets._read import (
-    parse_grade,
-    read_csv,
-    require_columns,
-    require_dir,
-    require_file,
-)
+from captum_iterative.fundus.datasets import _read
 from captum_iterative.fundus.datasets.base import (
     FundusDataset,
     PathLike,
@@ -59,23 +53,25 @@ class APTOS2019(FundusDataset):
         super().__init__(transform)
         root = Path(root)
         labels = root / csv_name
-        rows = read_csv(labels)
-        require_columns(rows, ["id_code"], labels)
+        rows = _read.read_csv(labels)
+        _read.require_columns(rows, ["id_code"], labels)
         if drop_conflicts:
-            require_columns(rows, ["duplicate_label_conflict"], labels)
+            _read.require_columns(rows, ["duplicate_label_conflict"], labels)
             rows = [row for row in rows if row["duplicate_label_conflict"] not in ("1", "True")]
         self.ids = [row["id_code"] for row in rows]
         self.grades = [
-            parse_grade(row["diagnosis"], labels, row["id_code"]) if "diagnosis" in row else None
+            _read.parse_grade(row["diagnosis"], labels, row["id_code"])
+            if "diagnosis" in row
+            else None
             for row in rows
         ]
         self.groups = [row.get("duplicate_group") or row["id_code"] for row in rows]
         if rows and "image" in rows[0]:
             paths = [root / PureWindowsPath(row["image"]).as_posix() for row in rows]
         else:
-            folder = require_dir(root / f"{Path(csv_name).stem}_images", "APTOS images")
+            folder = _read.require_dir(root / f"{Path(csv_name).stem}_images", "APTOS images")
             paths = [folder / f"{image_id}.png" for image_id in self.ids]
-        self._images = [require_file(path, "image file") for path in paths]
+        self._images = [_read.require_file(path, "image file") for path in paths]
 
     def load(self, index: int) -> FundusSample:
         return self._read_sample(index, self._images[index])

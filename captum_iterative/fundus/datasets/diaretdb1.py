@@ -8,7 +8,7 @@ from typing import Literal
 
 import numpy as np
 
-from captum_iterative.fundus.datasets._read import check_same_shape, require_dir, require_file
+from captum_iterative.fundus.datasets import _read
 from captum_iterative.fundus.datasets.base import (
     FundusDataset,
     PathLike,
@@ -79,9 +79,11 @@ class DiaretDB1(FundusDataset):
         base = Path(root)
         if (base / "resources").is_dir():
             base = base / "resources"
-        self.images_dir = require_dir(base / "images" / "ddb1_fundusimages", "DiaretDB1 images")
+        self.images_dir = _read.require_dir(
+            base / "images" / "ddb1_fundusimages", "DiaretDB1 images"
+        )
         self.truth_dir = base / "images" / "ddb1_groundtruth"
-        self.fov_path = require_file(base / "images" / "ddb1_fundusmask" / "fmask.tif")
+        self.fov_path = _read.require_file(base / "images" / "ddb1_fundusmask" / "fmask.tif")
         if not 0 < reference <= 1:
             raise ValueError(f"reference must be in (0, 1], got {reference}")
         self.reference = reference
@@ -94,16 +96,16 @@ class DiaretDB1(FundusDataset):
         if split == "all":
             self.ids = [path.stem for path in sorted(self.images_dir.glob("*.png"))]
         elif split in split_files:
-            lines = require_file(split_files[split], "split file").read_text().splitlines()
+            lines = _read.require_file(split_files[split], "split file").read_text().splitlines()
             self.ids = [PureWindowsPath(line.strip()).stem for line in lines if line.strip()]
         else:
             raise ValueError(f"split must be 'all', 'train' or 'test', got {split!r}")
         if not self.ids:
             raise ValueError(f"no DiaretDB1 image listed for split {split!r} under {base}")
         for image_id in self.ids:
-            require_file(self._image_path(image_id), "image file")
+            _read.require_file(self._image_path(image_id), "image file")
             for folder in DIARETDB1_LESIONS:
-                require_file(self._truth_path(folder, image_id), "ground-truth file")
+                _read.require_file(self._truth_path(folder, image_id), "ground-truth file")
         self.grades = [None] * len(self.ids)
         self._fov: np.ndarray | None = None
 
@@ -143,8 +145,8 @@ class DiaretDB1(FundusDataset):
         image = read_image(self._image_path(image_id))
         masks = self.reference_masks(index)
         for folder, name in DIARETDB1_LESIONS.items():
-            check_same_shape(masks[name], image, self._truth_path(folder, image_id))
-        fov = check_same_shape(self.fov(), image, self.fov_path)
+            _read.check_same_shape(masks[name], image, self._truth_path(folder, image_id))
+        fov = _read.check_same_shape(self.fov(), image, self.fov_path)
         return FundusSample(
             image, None, {name: masks[name] for name in self.lesions}, fov, image_id
         )

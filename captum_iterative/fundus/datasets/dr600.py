@@ -5,13 +5,7 @@ from __future__ import annotations
 from pathlib import Path, PureWindowsPath
 from typing import Literal
 
-from captum_iterative.fundus.datasets._read import (
-    parse_flag,
-    parse_grade,
-    read_csv,
-    require_columns,
-    require_file,
-)
+from captum_iterative.fundus.datasets import _read
 from captum_iterative.fundus.datasets.base import (
     FundusDataset,
     PathLike,
@@ -98,10 +92,10 @@ class DR600(FundusDataset):
             raise ValueError(f"aded must be 'drop' or 'referable', got {aded!r}")
         root = Path(root)
         labels = root / "labels.csv"
-        rows = read_csv(labels)
+        rows = _read.read_csv(labels)
         if not rows:
             raise ValueError(f"CSV file {labels} has no row")
-        require_columns(rows, _DR600_COLUMNS, labels)
+        _read.require_columns(rows, _DR600_COLUMNS, labels)
         self.patients: list[str] = []
         self.eyes: list[str] = []
         self.maculopathy: list[bool | None] = []
@@ -113,9 +107,9 @@ class DR600(FundusDataset):
             if image_id in seen:
                 raise ValueError(f"image {row['image']!r} is listed twice in {labels}")
             seen.add(image_id)
-            grade = parse_grade(row["grade"], labels, image_id)
-            is_aded = parse_flag(row["aded"], "aded", labels, image_id)
-            conflict = parse_flag(
+            grade = _read.parse_grade(row["grade"], labels, image_id)
+            is_aded = _read.parse_flag(row["aded"], "aded", labels, image_id)
+            conflict = _read.parse_flag(
                 row["duplicate_label_conflict"], "duplicate_label_conflict", labels, image_id
             )
             if not -1 <= grade <= 4:
@@ -135,7 +129,9 @@ class DR600(FundusDataset):
             self.eyes.append(row["eye"])
             self.aded.append(is_aded)
             self.maculopathy.append(
-                None if is_aded else parse_flag(row["maculopathy"], "maculopathy", labels, image_id)
+                None
+                if is_aded
+                else _read.parse_flag(row["maculopathy"], "maculopathy", labels, image_id)
             )
             self._images.append(root / PureWindowsPath(row["image"]).as_posix())
         if not self.ids:
@@ -144,7 +140,7 @@ class DR600(FundusDataset):
             )
         self.groups = self.patients
         for path in self._images:
-            require_file(path, "image file")
+            _read.require_file(path, "image file")
 
     def load(self, index: int) -> FundusSample:
         return self._read_sample(index, self._images[index])

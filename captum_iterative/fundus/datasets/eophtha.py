@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from captum_iterative.fundus.datasets._read import image_files, index_by_stem, require_dir
+from captum_iterative.fundus.datasets import _read
 from captum_iterative.fundus.datasets.base import (
     FundusDataset,
     PathLike,
@@ -63,9 +63,11 @@ class EOphtha(FundusDataset):
             )
         self.kind = kind
         self.lesions = (_EOPHTHA_LESIONS[kind],)
-        annotations = index_by_stem(image_files(base / f"Annotation_{kind}"), f"_{kind}")
-        lesion_images = image_files(require_dir(base / kind, f"e-ophtha {kind} images"))
-        healthy_images = image_files(require_dir(base / "healthy")) if healthy else []
+        annotations = _read.index_by_stem(
+            _read.image_files(base / f"Annotation_{kind}"), f"_{kind}"
+        )
+        lesion_images = _read.image_files(_read.require_dir(base / kind, f"e-ophtha {kind} images"))
+        healthy_images = _read.image_files(_read.require_dir(base / "healthy")) if healthy else []
         self._images = lesion_images + healthy_images
         self._masks: list[Path | None] = []
         for path in lesion_images:
@@ -76,7 +78,7 @@ class EOphtha(FundusDataset):
                 )
             self._masks.append(annotations[path.stem])
         self._masks += [None] * len(healthy_images)
-        self.ids = list(index_by_stem(self._images))
+        self.ids = list(_read.index_by_stem(self._images))
         self.grades = [None] * len(self.ids)
 
     def load(self, index: int) -> FundusSample:

@@ -5,13 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from captum_iterative.fundus.datasets._read import (
-    parse_grade,
-    read_csv,
-    require_columns,
-    require_dir,
-    require_file,
-)
+from captum_iterative.fundus.datasets import _read
 from captum_iterative.fundus.datasets.base import (
     FundusDataset,
     PathLike,
@@ -61,16 +55,16 @@ class EyePACS(FundusDataset):
             columns = ["image", "level", "Usage"]
         else:
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-        rows = read_csv(labels)
-        require_columns(rows, columns, labels)
+        rows = _read.read_csv(labels)
+        _read.require_columns(rows, columns, labels)
         if usage is not None:
             rows = [row for row in rows if row["Usage"] == usage]
             if not rows:
                 raise ValueError(f"no row of {labels} has Usage {usage!r}")
         self.ids = [row["image"] for row in rows]
-        self.grades = [parse_grade(row["level"], labels, row["image"]) for row in rows]
-        require_dir(folder, "EyePACS images")
-        self._images = [require_file(folder / f"{i}.jpeg", "image file") for i in self.ids]
+        self.grades = [_read.parse_grade(row["level"], labels, row["image"]) for row in rows]
+        _read.require_dir(folder, "EyePACS images")
+        self._images = [_read.require_file(folder / f"{i}.jpeg", "image file") for i in self.ids]
 
     def load(self, index: int) -> FundusSample:
         return self._read_sample(index, self._images[index])

@@ -5,14 +5,7 @@ from __future__ import annotations
 from pathlib import Path, PureWindowsPath
 from typing import Literal
 
-from captum_iterative.fundus.datasets._read import (
-    image_files,
-    index_by_stem,
-    parse_grade,
-    read_csv,
-    require_columns,
-    require_dir,
-)
+from captum_iterative.fundus.datasets import _read
 from captum_iterative.fundus.datasets.base import (
     FundusDataset,
     PathLike,
@@ -60,24 +53,26 @@ class ImageMaskFolder(FundusDataset):
         super().__init__(transform)
         if missing_mask not in ("empty", "error"):
             raise ValueError(f"missing_mask must be 'empty' or 'error', got {missing_mask!r}")
-        self._images = image_files(require_dir(Path(images_dir), "images folder"))
+        self._images = _read.image_files(_read.require_dir(Path(images_dir), "images folder"))
         if not self._images:
             raise ValueError(f"no image file in {images_dir}")
-        self.ids = list(index_by_stem(self._images))
+        self.ids = list(_read.index_by_stem(self._images))
         self.lesions = tuple(masks or {})
         self._masks: list[dict[str, Path | None]] = [{} for _ in self._images]
         for lesion, folder in (masks or {}).items():
-            index = index_by_stem(image_files(require_dir(Path(folder), f"{lesion} masks")))
+            index = _read.index_by_stem(
+                _read.image_files(_read.require_dir(Path(folder), f"{lesion} masks"))
+            )
             for slot, image_id in zip(self._masks, self.ids, strict=True):
                 slot[lesion] = self._match(image_id, index, Path(folder), missing_mask)
         if grades_csv is None:
             self.grades = [None] * len(self.ids)
         else:
             path = Path(grades_csv)
-            rows = read_csv(path)
-            require_columns(rows, [id_column, grade_column], path)
+            rows = _read.read_csv(path)
+            _read.require_columns(rows, [id_column, grade_column], path)
             table = {
-                PureWindowsPath(row[id_column]).stem: parse_grade(
+                PureWindowsPath(row[id_column]).stem: _read.parse_grade(
                     row[grade_column], path, row[id_column]
                 )
                 for row in rows

@@ -5,14 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from captum_iterative.fundus.datasets._read import (
-    image_files,
-    parse_grade,
-    read_csv,
-    require_columns,
-    require_dir,
-    require_file,
-)
+from captum_iterative.fundus.datasets import _read
 from captum_iterative.fundus.datasets.base import (
     FundusDataset,
     PathLike,
@@ -86,8 +79,8 @@ class IDRiD(FundusDataset):
             truth_dir = base / "2. All Segmentation Groundtruths" / _IDRID_SETS[split]
             codes = [code for code in IDRID_LESIONS if optic_disc or code != "OD"]
             self.lesions = tuple(IDRID_LESIONS[code][1] for code in codes)
-            self._images = image_files(require_dir(images_dir, "IDRiD images"))
-            require_dir(truth_dir, "IDRiD ground-truth folder")
+            self._images = _read.image_files(_read.require_dir(images_dir, "IDRiD images"))
+            _read.require_dir(truth_dir, "IDRiD ground-truth folder")
             # a lesion type absent from an image has no file (None): its mask is empty
             self._masks = [
                 {
@@ -102,27 +95,30 @@ class IDRiD(FundusDataset):
             self.edema = [None] * len(self.ids)
         elif part == "grading":
             base = root / "B. Disease Grading"
-            images_dir = require_dir(
+            images_dir = _read.require_dir(
                 base / "1. Original Images" / _IDRID_SETS[split], "IDRiD images"
             )
-            labels_dir = require_dir(base / "2. Groundtruths", "IDRiD grading labels")
+            labels_dir = _read.require_dir(base / "2. Groundtruths", "IDRiD grading labels")
             found = sorted(labels_dir.glob(f"*{_IDRID_CSV[split]}*.csv"))
             if len(found) != 1:
                 raise FileNotFoundError(
                     f"expected one *{_IDRID_CSV[split]}*.csv in {labels_dir}, found {found}"
                 )
-            rows = read_csv(found[0])
+            rows = _read.read_csv(found[0])
             columns = ("Image name", "Retinopathy grade", "Risk of macular edema")
-            require_columns(rows, columns, found[0])
+            _read.require_columns(rows, columns, found[0])
             rows = [row for row in rows if row["Image name"]]
             self.ids = [row["Image name"] for row in rows]
             self.grades = [
-                parse_grade(r["Retinopathy grade"], found[0], r["Image name"]) for r in rows
+                _read.parse_grade(r["Retinopathy grade"], found[0], r["Image name"]) for r in rows
             ]
             self.edema = [
-                parse_grade(r["Risk of macular edema"], found[0], r["Image name"]) for r in rows
+                _read.parse_grade(r["Risk of macular edema"], found[0], r["Image name"])
+                for r in rows
             ]
-            self._images = [require_file(images_dir / f"{i}.jpg", "image file") for i in self.ids]
+            self._images = [
+                _read.require_file(images_dir / f"{i}.jpg", "image file") for i in self.ids
+            ]
             self._masks = [{} for _ in self.ids]
         else:
             raise ValueError(f"part must be 'segmentation' or 'grading', got {part!r}")
