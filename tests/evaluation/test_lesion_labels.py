@@ -172,7 +172,9 @@ def test_lesion_labels_of_a_mask_and_of_a_label_image() -> None:
     assert count == 2 and labels[0, 0] == labels[1, 1] != labels[4, 4]
     _, count4 = lesion_labels(mask, "masks[0]", (6, 6), 0, connectivity=1)
     assert count4 == 3
-    from_labels, count = lesion_labels(labels.astype(np.int16), "masks[0]", (6, 6), 0, connectivity=2)
+    from_labels, count = lesion_labels(
+        labels.astype(np.int16), "masks[0]", (6, 6), 0, connectivity=2
+    )
     assert count == 2 and from_labels.dtype == np.int16
     with pytest.raises(ValueError, match=r"`masks\[0\]` has shape"):
         lesion_labels(mask, "masks[0]", (5, 6), 0, connectivity=2)
