@@ -12,7 +12,8 @@ VGG trained on synthetic images, see docs/training.md). It
 4. writes the table (markdown, CSV), FROC curves, an overlay grid and a step-by-step figure of
    the loop to the output folder.
 
-On real data (DiaretDB1, the paper's evaluation set):
+On real data (DiaretDB1, the paper's evaluation set), with the shipped 512 px classifier trained
+on dr600 (``--checkpoint`` for another one):
 
     python examples/fundus_dr.py --dataset diaretdb1 --root /path/to/diaretdb1_v_1_1 --split test
 
@@ -41,13 +42,16 @@ from captum_iterative.fundus import (
     SyntheticFundusDataset,
     dataset_root,
     load_classifier,
-    load_default_classifier,
+    load_shipped_classifier,
 )
 from captum_iterative.inpaint import INPAINTERS
 from captum_iterative.viz import plot_iterations
 
 #: The example's datasets.
 DATASETS = ("synthetic", "diaretdb1")
+#: The shipped classifier each dataset uses when no ``--checkpoint`` is given
+#: (names of :data:`captum_iterative.fundus.SHIPPED_CHECKPOINTS`).
+DEFAULT_CLASSIFIER = {"synthetic": "synthetic", "diaretdb1": "dr600"}
 #: Seed of the example's synthetic images: disjoint from the seeds the checkpoint was trained on.
 EXAMPLE_SEED = 2026
 
@@ -79,7 +83,11 @@ def build_parser() -> ArgumentParser:
         "--checkpoint",
         type=Path,
         default=None,
-        help="classifier checkpoint of captum_iterative.fundus.train (default: the shipped one)",
+        help=(
+            "classifier checkpoint of captum_iterative.fundus.train (default: the shipped one "
+            "for the dataset: the synthetic vgg_tiny, or for diaretdb1 the 512 px dr600 "
+            "vgg_small, SHIPPED_CHECKPOINTS['dr600'])"
+        ),
     )
     parser.add_argument(
         "--methods",
@@ -147,7 +155,8 @@ def main(argv: list[str] | None = None) -> None:
 def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     if args.checkpoint is None:
-        model, info = load_default_classifier(map_location=args.device)
+        shipped = DEFAULT_CLASSIFIER[args.dataset]
+        model, info = load_shipped_classifier(shipped, map_location=args.device)
     else:
         model, info = load_classifier(args.checkpoint, map_location=args.device)
     dataset, name = load_dataset(args, info.input_size)
@@ -178,7 +187,7 @@ def run(args: argparse.Namespace) -> None:
         classifier={
             "arch": info.arch,
             "metrics": info.metrics,
-            "checkpoint": str(args.checkpoint or "shipped"),
+            "checkpoint": str(args.checkpoint or f"shipped:{DEFAULT_CLASSIFIER[args.dataset]}"),
         },
         dataset_name=name,
         progress=not args.quiet,
