@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from captum_iterative._env import machine_info, software_versions
+from captum_iterative._warnings import each_warning_once
 from captum_iterative.evaluation.froc import scale_radius
 from captum_iterative.experiments.cache import (
     explanation_path,
@@ -73,9 +74,25 @@ def explain_images(
     (by this function or by ``captum-iterative explain``, which records the same keys) are
     therefore recomputed, as are files that lack the keys.
 
+    Each distinct warning (e.g. Captum's "Setting backward hooks on ReLU activations", raised on
+    every call of guided backpropagation) is shown once per call of this function.
+
     Returns:
         dict: method -> wall-clock seconds spent computing (0 when everything was cached).
     """
+    with each_warning_once():
+        return _explain_images(model, threshold, images, cache_dir, config, progress=progress)
+
+
+def _explain_images(
+    model: nn.Module,
+    threshold: float,
+    images: Sequence[PreparedImage],
+    cache_dir: str | os.PathLike[str],
+    config: ExperimentConfig,
+    *,
+    progress: bool,
+) -> dict[str, float]:
     device = torch.device(config.device)
     keys = map_keys(config, model, threshold)
     fresh_keys = {"cache_key": keys["cache_key"], "model_key": keys["model_key"]}

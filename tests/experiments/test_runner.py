@@ -205,3 +205,20 @@ def test_bad_config_names_the_argument() -> None:
         ExperimentConfig(methods=("lime",))
     with pytest.raises(ValueError, match="inpainter"):
         ExperimentConfig(inpainter="patchmatch")
+
+
+def test_captum_warnings_are_shown_once_per_run(tmp_path: Path, model, recwarn) -> None:
+    # Guided backpropagation warns on every call; with two maps per image and two batches the
+    # loop calls it several times, and the run shows the warning once.
+    config = ExperimentConfig(methods=("guided_backprop",), max_iter=2, batch_size=1)
+    run_localization(
+        [sample(s) for s in range(3)],
+        model,
+        -1e9,
+        tmp_path,
+        config,
+        size=SIZE,
+        progress=False,
+    )
+    hooks = [w for w in recwarn.list if "Setting backward hooks" in str(w.message)]
+    assert len(hooks) == 1
