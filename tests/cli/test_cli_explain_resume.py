@@ -96,7 +96,11 @@ def test_batch_size_changes_floats_at_rounding_level_only(
         scale = float(np.abs(one.augmented).max())
         np.testing.assert_allclose(one.augmented, three.augmented, rtol=1e-5, atol=1e-6 * scale)
         np.testing.assert_allclose(one.initial, three.initial, rtol=1e-5, atol=1e-6 * scale)
-        np.testing.assert_allclose(one.scores, three.scores, rtol=1e-5, atol=1e-9)
+        # The scores of this untrained network lie near zero (about -2e-3), so rtol alone is
+        # too strict: another batch size (or ATEN_CPU_CAPABILITY=default) sums the head in
+        # another order, 2e-8 apart measured. 1e-6 is still 100x below the gap between two
+        # images' scores here.
+        np.testing.assert_allclose(one.scores, three.scores, rtol=1e-5, atol=1e-6)
 
 
 def test_deterministic_flag_keeps_cpu_results_and_restores_torch(

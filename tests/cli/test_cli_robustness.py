@@ -311,6 +311,10 @@ def test_images_far_smaller_than_the_input_are_reported(
 # -- SIGTERM and SIGINT -----------------------------------------------------------------------
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_mid_run_keeps_what_was_completed(
     workspace: dict[str, Path],
@@ -343,6 +347,10 @@ def test_a_signal_mid_run_keeps_what_was_completed(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A test run started in the background (nohup, `&` without job control, some CI
+        # runners) inherits SIGINT as ignored, and Python then installs no Ctrl-C handler, as a
+        # background job should. The default disposition is what a terminal's Ctrl-C meets.
+        preexec_fn=_default_sigint,
     )
     folder = out / "guided_backprop"
     deadline = time.monotonic() + 120
