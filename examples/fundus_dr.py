@@ -157,8 +157,10 @@ def run(args: argparse.Namespace) -> None:
     if args.checkpoint is None:
         shipped = DEFAULT_CLASSIFIER[args.dataset]
         model, info = load_shipped_classifier(shipped, map_location=args.device)
+        source = f"shipped:{shipped}"
     else:
         model, info = load_classifier(args.checkpoint, map_location=args.device)
+        source = str(args.checkpoint)
     dataset, name = load_dataset(args, info.input_size)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     config = ExperimentConfig(
@@ -187,7 +189,7 @@ def run(args: argparse.Namespace) -> None:
         classifier={
             "arch": info.arch,
             "metrics": info.metrics,
-            "checkpoint": str(args.checkpoint or f"shipped:{DEFAULT_CLASSIFIER[args.dataset]}"),
+            "checkpoint": source,
         },
         dataset_name=name,
         progress=not args.quiet,

@@ -80,57 +80,45 @@ def explain_images(
     Returns:
         dict: method -> wall-clock seconds spent computing (0 when everything was cached).
     """
-    with each_warning_once():
-        return _explain_images(model, threshold, images, cache_dir, config, progress=progress)
-
-
-def _explain_images(
-    model: nn.Module,
-    threshold: float,
-    images: Sequence[PreparedImage],
-    cache_dir: str | os.PathLike[str],
-    config: ExperimentConfig,
-    *,
-    progress: bool,
-) -> dict[str, float]:
     device = torch.device(config.device)
     keys = map_keys(config, model, threshold)
     fresh_keys = {"cache_key": keys["cache_key"], "model_key": keys["model_key"]}
     timings: dict[str, float] = {}
-    for name in config.methods:
-        todo = [
-            prepared
-            for prepared in images
-            if not is_fresh(
-                explanation_path(cache_dir, name, prepared.id),
-                {
-                    **fresh_keys,
-                    "input_key": input_key(
-                        prepared.image, prepared.fov if config.use_fov else None
-                    ),
-                },
-            )
-        ]
-        start = time.perf_counter()
-        explainer, kwargs = config_explainer(config, name, model, threshold)
-        bar = tqdm(total=len(todo), desc=f"explaining: {name}", disable=not progress)
-        for first in range(0, len(todo), config.batch_size):
-            chunk = todo[first : first + config.batch_size]
-            explained = explain_batch(
-                explainer,
-                kwargs,
-                name,
-                [p.id for p in chunk],
-                [p.image for p in chunk],
-                [p.fov for p in chunk] if config.use_fov else None,
-                device,
-                [keys] * len(chunk),
-            )
-            for prepared, explanation in zip(chunk, explained, strict=True):
-                save_explanation(explanation_path(cache_dir, name, prepared.id), explanation)
-            bar.update(len(chunk))
-        bar.close()
-        timings[name] = time.perf_counter() - start
+    with each_warning_once():
+        for name in config.methods:
+            todo = [
+                prepared
+                for prepared in images
+                if not is_fresh(
+                    explanation_path(cache_dir, name, prepared.id),
+                    {
+                        **fresh_keys,
+                        "input_key": input_key(
+                            prepared.image, prepared.fov if config.use_fov else None
+                        ),
+                    },
+                )
+            ]
+            start = time.perf_counter()
+            explainer, kwargs = config_explainer(config, name, model, threshold)
+            bar = tqdm(total=len(todo), desc=f"explaining: {name}", disable=not progress)
+            for first in range(0, len(todo), config.batch_size):
+                chunk = todo[first : first + config.batch_size]
+                explained = explain_batch(
+                    explainer,
+                    kwargs,
+                    name,
+                    [p.id for p in chunk],
+                    [p.image for p in chunk],
+                    [p.fov for p in chunk] if config.use_fov else None,
+                    device,
+                    [keys] * len(chunk),
+                )
+                for prepared, explanation in zip(chunk, explained, strict=True):
+                    save_explanation(explanation_path(cache_dir, name, prepared.id), explanation)
+                bar.update(len(chunk))
+            bar.close()
+            timings[name] = time.perf_counter() - start
     return timings
 
 

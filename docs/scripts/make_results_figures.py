@@ -15,7 +15,6 @@ copied here.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shutil
 from importlib import resources
@@ -27,31 +26,9 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
-from make_results_tables import PAPER  # this folder: the paper's values, written once
-
-from captum_iterative.experiments import METHODS as METHOD_SPECS
-from captum_iterative.experiments import TABLE_I
-from captum_iterative.fundus import DR_LESIONS
+from make_results_tables import LABELS, METHODS, PAPER, TYPES, read_table  # this folder
 
 FIGURES = Path(__file__).resolve().parents[1] / "figures"
-#: Lesion types and the paper's Table I methods, in the order of the tables, with their labels.
-TYPES = DR_LESIONS
-METHODS = TABLE_I
-LABELS = {name: spec.label for name, spec in METHOD_SPECS.items()}
-#: The paper's DR VGG-16 results on DiaretDB1 (initial, augmented): GBP per lesion type
-#: (Table II) and the average over lesion types per method (Table V).
-PAPER_GBP = {t: PAPER[(t, "guided_backprop")] for t in TYPES}
-PAPER_AVERAGE = {m: PAPER[("average", m)] for m in METHODS}
-
-
-def _table(path: Path) -> dict[tuple[str, str], tuple[float, float]]:
-    with path.open(newline="") as handle:
-        return {
-            (r["lesion_type"], r["method"]): (float(r["initial"]), float(r["augmented"]))
-            for r in csv.DictReader(handle)
-        }
-
-
 #: Bar colours (initial, augmented) of each result set.
 COLOURS = {
     "paper": ("#9ecae1", "#3182bd"),
@@ -90,14 +67,14 @@ def paper_figure(results: Path, results_224: Path | None, out: Path) -> None:
     runs = {"ours 512 px": results}
     if results_224 is not None:
         runs = {"ours 224 px": results_224, **runs}
-    tables = {name: _table(path / "diaretdb1_all" / "table.csv") for name, path in runs.items()}
+    tables = {name: read_table(path / "diaretdb1_all") for name, path in runs.items()}
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
     _bars(
         left,
         [t.replace("_", " ") for t in TYPES],
         {
-            "paper": [PAPER_GBP[t] for t in TYPES],
-            **{name: [t_[(t, "guided_backprop")] for t in TYPES] for name, t_ in tables.items()},
+            name: [table[(t, "guided_backprop")][:2] for t in TYPES]
+            for name, table in {"paper": PAPER, **tables}.items()
         },
     )
     left.set_title("GBP per lesion type (Table II)", fontsize=10)
@@ -106,8 +83,8 @@ def paper_figure(results: Path, results_224: Path | None, out: Path) -> None:
         right,
         [LABELS[m] for m in METHODS],
         {
-            "paper": [PAPER_AVERAGE[m] for m in METHODS],
-            **{name: [table[("average", m)] for m in METHODS] for name, table in tables.items()},
+            name: [table[("average", m)][:2] for m in METHODS]
+            for name, table in {"paper": PAPER, **tables}.items()
         },
     )
     right.set_title("Average over lesion types (Table V)", fontsize=10)

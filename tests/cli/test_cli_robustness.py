@@ -84,6 +84,14 @@ def first_run(
     return out
 
 
+@pytest.fixture
+def out(first_run: Path, tmp_path: Path) -> Path:
+    """A copy of ``first_run``'s outputs that a test may resume, change or break."""
+    copy = tmp_path / "out"
+    shutil.copytree(first_run, copy)
+    return copy
+
+
 def resume_args(ws: dict[str, Path], out: Path) -> list[object]:
     return ["explain", ws["images"], *arch_args(ws), *FAST, "--out", out]
 
@@ -107,14 +115,12 @@ def snapshot(folder: Path) -> dict[Path, int]:
 )
 def test_resume_refuses_outputs_of_other_settings(
     workspace: dict[str, Path],
-    first_run: Path,
+    out: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     change: list[str],
     named: str,
 ) -> None:
-    out = tmp_path / "out"
-    shutil.copytree(first_run, out)
     if change[:1] == ["--weights"]:
         change = ["--weights", str(save_weights(tmp_path / "other.pt", seed=5))]
     before = snapshot(out)
@@ -131,12 +137,9 @@ def test_resume_refuses_outputs_of_other_settings(
 
 def test_resume_with_the_same_settings_keeps_everything(
     workspace: dict[str, Path],
-    first_run: Path,
-    tmp_path: Path,
+    out: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    out = tmp_path / "out"
-    shutil.copytree(first_run, out)
     maps = {p: p.stat().st_mtime_ns for p in out.rglob("*.npz")}
     code, stdout, err = run_cli([*resume_args(workspace, out), "--resume"], capsys)
     assert code == 0, err
@@ -146,14 +149,11 @@ def test_resume_with_the_same_settings_keeps_everything(
 
 def test_resume_refuses_a_file_without_a_settings_record(
     workspace: dict[str, Path],
-    first_run: Path,
-    tmp_path: Path,
+    out: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from captum_iterative.experiments import load_explanation, save_explanation
 
-    out = tmp_path / "out"
-    shutil.copytree(first_run, out)
     path = out / "guided_backprop" / "img0.npz"
     old = load_explanation(path)
     del old.meta["explain_settings"]
