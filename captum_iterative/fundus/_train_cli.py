@@ -37,6 +37,7 @@ from captum_iterative.fundus.datasets import (
     DiaretDB1,
 )
 from captum_iterative.fundus.init_weights import InitWeights
+from captum_iterative.fundus.losses import GRADE_LOSSES
 from captum_iterative.fundus.models import create_classifier
 from captum_iterative.fundus.preprocess import FundusTransform
 from captum_iterative.fundus.train import train_classifier
@@ -131,6 +132,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true", help="continue from <out>.last")
     parser.add_argument("--no-augment", action="store_true")
     parser.add_argument("--no-balance", action="store_true")
+    parser.add_argument(
+        "--loss",
+        choices=sorted(GRADE_LOSSES),
+        default="mse",
+        help="training loss on the single output: mse (the paper's) or all_threshold (ordinal, "
+        "logistic at every boundary between neighbouring grades) (default: %(default)s)",
+    )
     parser.add_argument(
         "--channels-last",
         action="store_true",
@@ -294,6 +302,7 @@ def _train_main(args: argparse.Namespace) -> dict[str, Any]:
         create_kwargs=create_kwargs,
         init=init,
         channels_last=args.channels_last,
+        loss=args.loss,
     )
     model, info = load_classifier(result.checkpoint)
     start = result.init or {"source": "random", "seed": args.seed}
@@ -323,6 +332,7 @@ def _train_main(args: argparse.Namespace) -> dict[str, Any]:
             "balance": not args.no_balance,
             "seed": args.seed,
             "channels_last": args.channels_last,
+            "loss": args.loss,
         },
         "best_epoch": result.best_epoch,
         "th_pred": result.th_pred,

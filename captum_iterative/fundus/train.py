@@ -47,6 +47,7 @@ from captum_iterative.fundus.checkpoint import read_checkpoint, save_checkpoint
 from captum_iterative.fundus.classifier_eval import evaluate_classifier as evaluate_classifier
 from captum_iterative.fundus.classifier_eval import predict, referable_metrics
 from captum_iterative.fundus.init_weights import InitWeights
+from captum_iterative.fundus.losses import get_grade_loss
 from captum_iterative.fundus.models import create_classifier
 from captum_iterative.fundus.types import FundusSample
 
@@ -144,6 +145,7 @@ def train_classifier(
     create_kwargs: Mapping[str, Any] | None = None,
     init: InitWeights | None = None,
     channels_last: bool = False,
+    loss: str = "mse",
     progress: bool = True,
 ) -> TrainResult:
     r"""Train ``arch`` to regress the grade and keep the epoch with the best validation AUC.
@@ -196,6 +198,9 @@ def train_classifier(
             ``efficientnet_lite0`` 0.36 instead of 0.64 and far fewer slow outliers,
             ``vgg_small`` 0.14 instead of 0.26, ``vgg_tiny`` 0.017 instead of 0.025); results
             equal the default layout's up to float rounding. Default: ``False``
+        loss (str, optional): ``"mse"`` (the paper's) or ``"all_threshold"`` (an ordinal loss
+            on the same single output; :mod:`~captum_iterative.fundus.losses`), recorded in the
+            checkpoints. Default: ``"mse"``
         progress (bool, optional): show tqdm progress bars. Default: ``True``
 
     Returns:
@@ -212,6 +217,7 @@ def train_classifier(
             raise ValueError(f"`{name}` must be a positive int, got {value!r}")
     if not lr > 0:
         raise ValueError(f"`lr` must be positive, got {lr!r}")
+    loss_fn = get_grade_loss(loss, max_grade)
     started = time.perf_counter()
     out_path = Path(out)
     last_path = _last_path(out_path)
@@ -268,7 +274,6 @@ def train_classifier(
     augmentation = default_augmentation().to(device) if augment else None
     train_grades = train_data.tensors[1]
     weights = balanced_sample_weights(train_grades.numpy()) if balance else None
-    loss_fn = nn.MSELoss()
 
     for epoch in range(start_epoch, epochs + 1):
         epoch_seed = seed * 100_003 + epoch
@@ -298,17 +303,19 @@ def train_classifier(
                 x = augmentation(x)
             x = x.contiguous(memory_format=memory_format)
             y = grades.to(device).float()
-            loss = loss_fn(model(x)[:, 0], y)
+            batch_loss = loss_fn(model(x)[:, 0], y)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            batch_loss.backward()
             optimizer.step()
-            total += float(loss.detach()) * len(y)
+            total += float(batch_loss.detach()) * len(y)
             seen += len(y)
             bar.set_postfix(loss=f"{total / seen:.4f}")
 
         scores = predict(model, val_data, batch_size=batch_size, device=device)
         metrics = referable_metrics(scores, val_grades, referable_grade, max_grade)
-        metrics["val_loss"] = float(np.mean((scores - val_grades) ** 2))
+        metrics["val_loss"] = float(
+            loss_fn(torch.from_numpy(scores), torch.from_numpy(val_grades).double())
+        )
         metrics["train_loss"] = total / max(seen, 1)
         metrics["epoch"] = float(epoch)
         history.append(metrics)
@@ -331,6 +338,7 @@ def train_classifier(
             "epoch": epoch,
             "referable_grade": referable_grade,
             "init": init_record,
+            "loss": loss,
         }
         if metrics["auc"] > best["auc"]:
             best = {"auc": metrics["auc"], "epoch": epoch, "metrics": metrics}
@@ -347,6 +355,7 @@ def train_classifier(
                     "seed": seed,
                     "epochs": epochs,
                     "channels_last": channels_last,
+                    "loss": loss,
                 },
             },
             last_path,
