@@ -14,6 +14,7 @@ from captum_iterative.fundus.synthetic.grading import (
     INTERMEDIATE_DRUSEN_EXTENSIVE,
     SEVERE_HEMORRHAGES_PER_QUADRANT,
     grade_dr,
+    quadrant_counts,
     stage_amd,
 )
 from captum_iterative.fundus.synthetic.records import Lesion, SyntheticFundus
@@ -28,5 +29,6 @@ __all__ = [
     "SyntheticFundusDataset",
     "generate_fundus",
     "grade_dr",
+    "quadrant_counts",
     "stage_amd",
 ]

@@ -9,10 +9,16 @@ function, its colour from a colour function of the pixels it covers, and the ima
 * its visible part (alpha > 0.5) is one 8-connected region of at least one pixel (stray pieces
   are faded below 0.5), and that region is added to its type's mask;
 * every painted lesion is recorded as a :class:`~captum_iterative.fundus.synthetic.records.Lesion`.
+
+A lesion that the reference outlines as a region around several painted parts (a cluster of
+hard exudates, as DiaretDB1's experts outlined them) is reserved first (:meth:`fits`), its parts
+are painted with ``annotate=False`` (blended, not masked or recorded), and the region is then
+masked and recorded once (:meth:`annotate`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import cv2
@@ -62,6 +68,7 @@ class LesionCanvas:
         *,
         diameter_um: float = float("nan"),
         avoid_vessels: bool = False,
+        annotate: bool = True,
     ) -> bool:
         """Paint one lesion if it fits.
 
@@ -77,6 +84,9 @@ class LesionCanvas:
                 Default: NaN
             avoid_vessels (bool, optional): refuse to draw when the visible part touches a
                 vessel (for dots that a vessel would hide). Default: False
+            annotate (bool, optional): add the visible part to the type's mask and record the
+                lesion; ``False`` for the parts of a region lesion (see :meth:`annotate`),
+                whose visible part may then be several pieces. Default: True
 
         Returns:
             bool: whether the lesion was painted (``False``: outside the field of view, on
@@ -86,7 +96,7 @@ class LesionCanvas:
         if dx.size == 0 or dy.size == 0:
             return False
         alpha = shape(dx, dy)
-        visible = _one_region(alpha, center, rows, cols)
+        visible = _one_region(alpha, center, rows, cols) if annotate else alpha > 0.5
         footprint = alpha > _FOOTPRINT
         if not self.fov[rows, cols][footprint].all():
             return False
@@ -98,12 +108,48 @@ class LesionCanvas:
             return False
         patch = self.image[:, rows, cols]
         patch += alpha * (colour(patch, dx, dy) - patch)
-        self.masks[type_][rows, cols] |= visible
         owner[footprint] = tid
-        self.lesions.append(
-            Lesion(type_, kind, (float(center[0]), float(center[1])), radius, diameter_um)
-        )
+        if annotate:
+            self.masks[type_][rows, cols] |= visible
+            self.lesions.append(
+                Lesion(type_, kind, (float(center[0]), float(center[1])), radius, diameter_um)
+            )
         return True
+
+    def fits(self, type_: str, rows: slice, cols: slice, region: np.ndarray) -> bool:
+        """Whether ``region`` (a bool patch at ``rows, cols``) lies in the field of view and off
+        every lesion of another type."""
+        if not region.any() or not self.fov[rows, cols][region].all():
+            return False
+        owner = self._owner[rows, cols]
+        return not np.any((owner != 0) & (owner != self._ids[type_]) & region)
+
+    def annotate(
+        self,
+        type_: str,
+        kind: str,
+        center: tuple[float, float],
+        radius: float,
+        rows: slice,
+        cols: slice,
+        region: np.ndarray,
+    ) -> None:
+        """Mask and record one region lesion whose parts were painted with ``annotate=False``.
+
+        Args:
+            type_ (str): its mask key.
+            kind (str): its variant, recorded.
+            center (tuple[float, float]): ``(x, y)`` centre in pixels, recorded.
+            radius (float): nominal radius in pixels, recorded.
+            rows (slice): rows of the patch holding ``region``.
+            cols (slice): columns of the patch holding ``region``.
+            region (numpy.ndarray): bool patch, one 8-connected region that :meth:`fits`.
+        """
+        self.masks[type_][rows, cols] |= region
+        self._owner[rows, cols][region] = self._ids[type_]
+        self.lesions.append(
+            Lesion(type_, kind, (float(center[0]), float(center[1])), radius, math.nan)
+        )
 
     def counts(self) -> dict[str, int]:
         """Number of lesions painted per type (every type present)."""

@@ -16,12 +16,23 @@ ColourFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 def darken(keep: np.ndarray) -> ColourFn:
-    """Multiply the covered pixels by ``keep`` (``(3,)`` per-channel factors in [0, 1]).
+    """Multiply the covered pixels by ``keep`` (``(3,)`` per-channel factors; below 1 darkens).
 
     Red lesions (blood) and pigment keep the texture and the vessels under them.
     """
     factors = np.asarray(keep, dtype=np.float32)[:, None, None]
     return lambda patch, dx, dy: patch * factors
+
+
+def brighten(rng: np.random.Generator, low: np.ndarray, high: np.ndarray) -> ColourFn:
+    """Multiply the covered pixels by per-channel factors drawn uniformly in ``[low, high]``
+    (``(3,)`` each, >= 1): a pale deposit relative to the retina around it, keeping its texture.
+
+    Exudates are seen against the local retina: a factor on the covered pixels gives them the
+    same relative contrast on dark and bright, evenly and unevenly lit fundi.
+    """
+    factors = rng.uniform(np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64))
+    return darken(factors)
 
 
 def blood(rng: np.random.Generator, dark: float, core: float | None = None) -> ColourFn:

@@ -1,17 +1,22 @@
 """Diabetic-retinopathy lesions of the synthetic generator, drawn to match a requested grade.
 
-Sizes are given in pixels of a 512 x 512 image and scaled with the image (and ``lesion_scale``);
-a lesion is never drawn smaller than 0.75 px in radius, so it keeps at least one visible pixel.
+Sizes, contrasts, counts and which types appear together follow DiaretDB1's official train split
+at 512 px (75 % reference; ``docs/synthetic.md`` gives the measurements and
+``docs/scripts/lesion_statistics.py`` makes them). Sizes are in pixels of a 512 x 512 image,
+scaled with the image (and ``lesion_scale``); a lesion is never drawn smaller than 0.75 px in
+radius, so it keeps at least one visible pixel.
 
-* microaneurysms: round dark-red dots, radius 2-3 px at 512 (so they survive a 2x nearest
-  downsampling), within 3 disc diameters (DD) of the fovea and never on a vessel;
-* hemorrhages: round dots (radius 2.5-4 px) and irregular blots (4-9 px), darker in the middle
-  and soft-edged, anywhere on the retina; flames (12-30 px long, 4.5-8 px wide) beside a vessel
-  0.8-3 DD from the disc and elongated along it; for grade 4 possibly a large boat-shaped
-  preretinal hemorrhage with a flat upper fluid level, hiding the vessels under it;
-* hard exudates: sharp-edged yellow-white dots (radius 1-2.5 px) and patches (3-7 px) in
-  clusters within 2.2 DD of the fovea: scattered, patches, or circinate rings;
-* soft exudates (cotton-wool spots): pale, fluffy blobs with blurred edges (radius 5-11 px)
+* microaneurysms: round dark-red dots, radius 1.1-2 px (4-12 px in area), darkening green by
+  about 10-30 %, within 3 disc diameters (DD) of the fovea and never on a vessel;
+* hemorrhages: round dots (radius 1.8-4 px) and irregular blots (4-16 px, log-uniform), darker
+  in the middle and soft-edged, anywhere on the retina; flames (15-45 px long, 5-10 px wide)
+  beside a vessel 0.8-3 DD from the disc and elongated along it; for grade 4 possibly a large
+  boat-shaped preretinal hemorrhage with a flat upper fluid level, hiding the vessels under it;
+* hard exudates: clusters of sharp-edged yellow-white dots (radius 1.2-3 px) and patches (3-8
+  px) within 2.2 DD of the fovea, scattered, with patches, or in circinate rings; each cluster is
+  one lesion whose mask is the convex region around its dots, as DiaretDB1's experts outlined
+  exudate regions;
+* soft exudates (cotton-wool spots): pale, fluffy blobs with blurred edges (radius 9-20 px)
   0.9-3 DD from the disc;
 * neovascularization (grade 4): a fan of fine tortuous vessel loops on the disc (NVD) or on a
   vessel 0.8-3 DD from it (NVE).
@@ -26,6 +31,7 @@ import cv2
 import numpy as np
 
 from captum_iterative.fundus.synthetic import colours, shapes
+from captum_iterative.fundus.synthetic._window import patch_window
 from captum_iterative.fundus.synthetic.anatomy import FundusGeometry
 from captum_iterative.fundus.synthetic.canvas import LesionCanvas, retry
 from captum_iterative.fundus.synthetic.colours import ColourFn
@@ -38,6 +44,24 @@ from captum_iterative.fundus.synthetic.placement import random_point
 from captum_iterative.fundus.synthetic.vessels import VesselBranch
 
 _SEVERE = SEVERE_HEMORRHAGES_PER_QUADRANT
+
+#: Share of DiaretDB1's 23 train-split images with lesions that hold each type (21, 19, 18 and 6
+#: images): in an image of grade 2 or more each type is present with this probability.
+PRESENCE: dict[str, float] = {
+    "hemorrhages": 21 / 23,
+    "microaneurysms": 19 / 23,
+    "hard_exudates": 18 / 23,
+    "soft_exudates": 6 / 23,
+}
+#: Blending strength ``dark`` of :func:`~captum_iterative.fundus.synthetic.colours.blood` (1
+#: darkest) of microaneurysms and hemorrhages: green darkened by about 10-30 %, as in DiaretDB1.
+RED_DARKNESS = (0.3, 0.75)
+#: The same for hemorrhages, whose middle is darker still (``core`` of ``blood``).
+HEMORRHAGE_DARKNESS = (0.22, 0.4)
+#: Per-channel (R, G, B) factor ranges on the retina under hard exudates (yellow-white: green
+#: brightened 15-50 %) and cotton-wool spots (whiter, green 15-65 %), as in DiaretDB1.
+_EXUDATE_COLOUR = ((1.05, 1.2, 0.95), (1.25, 1.9, 1.3))
+_COTTON_WOOL_COLOUR = ((1.03, 1.2, 1.2), (1.15, 1.95, 1.8))
 
 
 class _DRPainter:
@@ -73,15 +97,20 @@ class _DRPainter:
     def red(self, dark: float, core: float | None = None) -> ColourFn:
         return colours.blood(self.rng, dark, core)
 
-    def pale(
-        self, gain: tuple[float, float, float], offset: tuple[float, float, float]
-    ) -> ColourFn:
-        return colours.deposit(self.rng, self.palette, gain, offset)
+    def pale(self, low: tuple[float, float, float], high: tuple[float, float, float]) -> ColourFn:
+        return colours.brighten(self.rng, np.asarray(low), np.asarray(high))
 
     # -- lesions -------------------------------------------------------------------------------
 
+    def log_radius(self, lo: float, hi: float) -> float:
+        """A radius drawn log-uniformly in ``[lo, hi]`` px at 512, scaled, at least 0.75 px."""
+        return max(0.75, math.exp(self.rng.uniform(math.log(lo), math.log(hi))) * self.s)
+
+    def darkness(self, hemorrhage: bool = False) -> float:
+        return float(self.rng.uniform(*(HEMORRHAGE_DARKNESS if hemorrhage else RED_DARKNESS)))
+
     def microaneurysm(self, center: tuple[float, float]) -> bool:
-        r = self.radius(2.0, 3.0)
+        r = self.radius(0.8, 1.4)
         return self.canvas.paint(
             "microaneurysms",
             "microaneurysm",
@@ -89,19 +118,19 @@ class _DRPainter:
             r,
             r + 1.5,
             partial(shapes.disc, radius=r, edge=1.0),
-            self.red(self.rng.uniform(0.75, 1.0)),
+            self.red(self.darkness()),
             avoid_vessels=True,
         )
 
     def hemorrhage(self, center: tuple[float, float], kind: str) -> bool:
         rng = self.rng
         if kind == "dot":
-            r = self.radius(2.5, 4.0)
+            r = self.radius(1.0, 3.5)
             shape = partial(shapes.disc, radius=r, edge=1.5)
             return self.canvas.paint(
-                "hemorrhages", kind, center, r, r + 2, shape, self.red(rng.uniform(0.8, 1.0), r)
+                "hemorrhages", kind, center, r, r + 2, shape, self.red(self.darkness(True), r)
             )
-        r = self.radius(4.0, 9.0)
+        r = self.log_radius(4.0, 28.0)
         harm = shapes.random_harmonics(rng, 2, 0.3)
         aspect, angle = rng.uniform(1.0, 1.6), rng.uniform(0, math.pi)
         return self.canvas.paint(
@@ -118,7 +147,7 @@ class _DRPainter:
                 aspect=aspect,
                 angle=angle,
             ),
-            self.red(rng.uniform(0.75, 1.0), r),
+            self.red(self.darkness(True), r),
         )
 
     def flame(self, quad: int | None) -> bool:
@@ -129,8 +158,8 @@ class _DRPainter:
             return False
         for _ in range(10):
             i = int(rng.integers(len(pts)))
-            length = max(3.0, rng.uniform(12.0, 30.0) * self.s)
-            fat = max(1.6, rng.uniform(4.5, 8.0) * self.s)
+            length = max(3.0, rng.uniform(15.0, 50.0) * self.s)
+            fat = max(1.6, rng.uniform(5.0, 12.0) * self.s)
             normal = np.array([-math.sin(heading[i]), math.cos(heading[i])])
             side = 1.0 if rng.random() < 0.5 else -1.0
             center = pts[i] + side * normal * (width[i] / 2 + fat / 2 + 1.0)
@@ -148,7 +177,7 @@ class _DRPainter:
                 length / 2,
                 length / 2 + 2,
                 partial(shapes.flame, length=length, width=fat, angle=angle, edge=1.5),
-                self.red(rng.uniform(0.7, 0.95), fat),
+                self.red(self.darkness(True), fat),
             )
             if ok:
                 return True
@@ -176,62 +205,73 @@ class _DRPainter:
         sel = q == quad
         return p[sel], h[sel], w[sel]
 
-    def hard_exudate_cluster(self) -> int:
-        """A cluster of hard exudates on the posterior pole; returns how many were drawn."""
+    def hard_exudate_cluster(self) -> bool:
+        """A cluster of hard exudates on the posterior pole, annotated as one region lesion.
+
+        Its dots and patches are painted one by one; its mask is the convex region around them
+        (the way DiaretDB1's experts outlined exudates), reserved before anything is painted so
+        that it touches no lesion of another type.
+        """
         rng, g = self.rng, self.geom
-        centre = self.point(g.fovea_center, 2.2 * self.dd, 0.4 * self.dd)
+        spread = self.dd * math.exp(rng.uniform(math.log(0.02), math.log(1.4))) * self.s / g.scale
+        centre = self.point(g.fovea_center, 2.2 * self.dd, spread + 4 * self.s)
         if centre is None:
-            return 0
+            return False
         style = rng.choice(["scatter", "patch", "ring"], p=[0.4, 0.35, 0.25])
-        spots: list[tuple[float, float, float]] = []
+        angles = rng.uniform(0, 2 * math.pi, size=int(rng.integers(6, 20)))
         if style == "ring":
-            ring = self.dd * rng.uniform(0.2, 0.45)
-            for a in np.sort(rng.uniform(0, 2 * math.pi, size=int(rng.integers(8, 20)))):
-                rr = ring * rng.uniform(0.85, 1.15)
-                spots.append(
-                    (
-                        centre[0] + rr * math.cos(a),
-                        centre[1] + rr * math.sin(a),
-                        self.radius(1.2, 3.0),
-                    )
-                )
+            reach = spread * rng.uniform(0.85, 1.15, size=angles.size)
         else:
-            n_dots = int(rng.integers(6, 30))
-            spread = self.dd * rng.uniform(0.2, 0.6)
-            for _ in range(n_dots):
-                a, rr = rng.uniform(0, 2 * math.pi), spread * math.sqrt(rng.random())
+            angles = angles[: int(rng.integers(1, angles.size + 1))]
+            reach = spread * np.sqrt(rng.random(angles.size))
+        spots = [
+            (centre[0] + d * math.cos(a), centre[1] + d * math.sin(a), self.radius(1.2, 3.0))
+            for a, d in zip(angles, reach, strict=True)
+        ]
+        if style == "patch":
+            for _ in range(int(rng.integers(1, 4))):
+                a, d = rng.uniform(0, 2 * math.pi), 0.5 * spread * math.sqrt(rng.random())
                 spots.append(
-                    (
-                        centre[0] + rr * math.cos(a),
-                        centre[1] + rr * math.sin(a),
-                        self.radius(1.2, 3.0),
-                    )
+                    (centre[0] + d * math.cos(a), centre[1] + d * math.sin(a), self.radius(3, 8))
                 )
-            if style == "patch":
-                for _ in range(int(rng.integers(2, 6))):
-                    a, rr = rng.uniform(0, 2 * math.pi), 0.5 * spread * math.sqrt(rng.random())
-                    spots.append(
-                        (
-                            centre[0] + rr * math.cos(a),
-                            centre[1] + rr * math.sin(a),
-                            self.radius(3.0, 8.0),
-                        )
-                    )
-        colour = self.pale((1.3, 2.4, 1.5), (45.0, 45.0, 10.0))
-        drawn = 0
+        rows, cols, region = self._hull(centre, spots)
+        if not self.canvas.fits("hard_exudates", rows, cols, region):
+            return False
+        blobs = []
         for x, y, r in spots:
             patch = r > 2.5 * self.s  # rougher outlines for patches than for dots, at any size
             harm = shapes.random_harmonics(rng, 2, 0.3 if patch else 0.1)
-            drawn += self.canvas.paint(
-                "hard_exudates",
-                "patch" if patch else "dot",
-                (x, y),
-                r,
-                1.5 * r + 2,
-                partial(shapes.blob, radius=r, harmonics=harm, edge=0.8),
-                colour,
-            )
-        return drawn
+            blobs.append((x - centre[0], y - centre[1], r, harm))
+        extent = max(math.hypot(x, y) + 1.5 * r + 2 for x, y, r, _ in blobs)
+        painted = self.canvas.paint(
+            "hard_exudates",
+            str(style),
+            centre,
+            spread,
+            extent,
+            partial(_cluster, blobs=blobs),
+            self.pale(*_EXUDATE_COLOUR),
+            annotate=False,
+        )
+        if painted:
+            self.canvas.annotate("hard_exudates", str(style), centre, spread, rows, cols, region)
+        return painted
+
+    def _hull(
+        self, centre: tuple[float, float], spots: list[tuple[float, float, float]]
+    ) -> tuple[slice, slice, np.ndarray]:
+        """The convex region around ``spots`` ``(x, y, r)`` as a bool patch ``(rows, cols)``."""
+        extent = max(math.dist(centre, (x, y)) + 1.5 * r + 2 for x, y, r in spots)
+        rows, cols, _, _ = patch_window(self.canvas.size, centre, extent)
+        drawn = np.zeros((rows.stop - rows.start, cols.stop - cols.start), np.uint8)
+        for x, y, r in spots:
+            at = (round((x - cols.start) * 16), round((y - rows.start) * 16))
+            cv2.circle(drawn, at, round(r * 16), 1, -1, cv2.LINE_8, 4)
+        points = cv2.findNonZero(drawn)
+        region = np.zeros_like(drawn)
+        if points is not None:
+            cv2.fillConvexPoly(region, cv2.convexHull(points), 1)
+        return rows, cols, region.astype(bool)
 
     def soft_exudate(self) -> bool:
         """A cotton-wool spot: a pale, translucent, fluffy blob with a wide soft edge."""
@@ -239,7 +279,7 @@ class _DRPainter:
         centre = self.point(g.disc_center, 3.0 * self.dd, 0.3 * self.dd)
         if centre is None or math.dist(centre, g.disc_center) < 0.9 * self.dd:
             return False
-        r = self.radius(5.0, 11.0)
+        r = self.radius(6.5, 17.0)
         aspect = rng.uniform(1.0, 1.8)
         edge = max(1.0, 0.6 * r)
         half = math.ceil(aspect * r * 1.3 + edge) + 2
@@ -260,7 +300,7 @@ class _DRPainter:
             r,
             half - 1,
             partial(shapes.textured, shape=blob, texture=fluff, depth=0.35),
-            self.pale((1.2, 2.0, 2.4), (45.0, 50.0, 40.0)),
+            self.pale(*_COTTON_WOOL_COLOUR),
         )
 
     def preretinal(self) -> bool:
@@ -348,8 +388,10 @@ def draw_dr_lesions(
 ) -> None:
     """Draw lesions consistent with an ICDR grade on ``canvas`` (in place).
 
-    Grade 1 draws 1-12 microaneurysms; grade 2 adds at least one hemorrhage or exudate but keeps
-    at least one quadrant under the severe count; grade 3 puts at least
+    Grade 1 draws microaneurysms only; from grade 2 on, microaneurysms, hemorrhages, hard-exudate
+    clusters and cotton-wool spots are each present with their :data:`PRESENCE` (at least one
+    besides microaneurysms); grade 2 keeps at least one quadrant under the severe count; grade 3
+    puts at least
     :data:`~captum_iterative.fundus.synthetic.grading.SEVERE_HEMORRHAGES_PER_QUADRANT`
     hemorrhages in every quadrant; grade 4 adds neovascularization and/or a preretinal
     hemorrhage to a moderate or severe picture. Placement can fail (no room), so the caller
@@ -376,35 +418,58 @@ def draw_dr_lesions(
         if proliferative >= 0.85 or rng.random() < 0.35:
             retry(p.preretinal)
     severe = grade == 3 or (grade == 4 and rng.random() < 0.5)
+    present = {"microaneurysms"} if grade == 1 else _present_types(rng, severe)
+    per_quadrant = [0, 0, 0, 0]
     if severe:
         per_quadrant = [_SEVERE + int(rng.poisson(2.0)) for _ in range(4)]
-    elif grade == 1:
-        per_quadrant = [0, 0, 0, 0]
-    else:
-        per_quadrant = [min(int(rng.poisson(1.2)), _SEVERE + 1) for _ in range(4)]
+    elif "hemorrhages" in present:
+        per_quadrant = [min(int(rng.poisson(1.5)), _SEVERE + 1) for _ in range(4)]
+        per_quadrant[int(rng.integers(4))] += sum(per_quadrant) == 0  # at least one
         mild_quadrant = int(rng.integers(4))
         per_quadrant[mild_quadrant] = min(per_quadrant[mild_quadrant], _SEVERE - 1)
     for quad, count in enumerate(per_quadrant):
         for _ in range(count):
             retry(partial(_hemorrhage_in, p, quad))
-    n_soft = 0 if grade == 1 else int(rng.poisson(2.0 if severe else 0.6))
-    n_hard = 0 if grade == 1 else int(rng.poisson(2.5 if severe else 1.2))
-    for _ in range(n_soft):
-        p.soft_exudate()
-    for _ in range(n_hard):
-        p.hard_exudate_cluster()
-    if grade == 2 and len(canvas.lesions) == 0:
-        retry(lambda: p.hard_exudate_cluster() > 0 or _hemorrhage_in(p, None))
-    n_ma = 1 + int(rng.poisson({1: 3.0, 2: 6.0}.get(grade, 14.0)))
-    if grade == 1:
-        n_ma = min(n_ma, 12)
-    drawn = 0
-    for _ in range(n_ma * 3):
-        centre = p.point(fovea, 3.0 * dd, 2.0)
-        if centre is not None and p.microaneurysm(centre):
-            drawn += 1
-        if drawn == n_ma:
-            break
+    if "soft_exudates" in present:
+        for _ in range(1 + int(rng.poisson(1.0 if severe else 0.5))):
+            retry(p.soft_exudate)
+    if "hard_exudates" in present:
+        for _ in range(1 + int(rng.poisson(2.0))):
+            retry(p.hard_exudate_cluster)
+    if "microaneurysms" in present:
+        n_ma = 1 + int(rng.poisson({1: 3.0, 2: 4.0}.get(grade, 8.0)))
+        drawn = 0
+        for _ in range(n_ma * 3):
+            centre = p.point(fovea, 3.0 * dd, 2.0)
+            if centre is not None and p.microaneurysm(centre):
+                drawn += 1
+            if drawn == n_ma:
+                break
+
+
+def _cluster(
+    dx: np.ndarray, dy: np.ndarray, blobs: list[tuple[float, float, float, np.ndarray]]
+) -> np.ndarray:
+    """The blend weight of an exudate cluster: the largest of its blobs' ``(x, y, r, harmonics)``
+    (offsets from the cluster centre), so that overlapping dots do not brighten twice."""
+    alpha = np.zeros((dy.shape[0], dx.shape[1]), np.float32)
+    for x, y, r, harm in blobs:
+        one = shapes.blob(
+            dx - np.float32(x), dy - np.float32(y), radius=r, harmonics=harm, edge=0.8
+        )
+        np.maximum(alpha, one, out=alpha)
+    return alpha
+
+
+def _present_types(rng: np.random.Generator, severe: bool) -> set[str]:
+    """The lesion types of an image of grade 2 or more, each with its :data:`PRESENCE`, drawn
+    until one besides microaneurysms is present (hemorrhages always, when ``severe``)."""
+    while True:
+        present = {t for t, share in PRESENCE.items() if rng.random() < share}
+        if severe:
+            present.add("hemorrhages")
+        if present - {"microaneurysms"}:
+            return present
 
 
 def _hemorrhage_in(p: _DRPainter, quad: int | None) -> bool:

@@ -3,14 +3,16 @@
 Grades are computed from the lesions actually drawn (:class:`Lesion` records), so an image's
 label always agrees with its content.
 
-DR (ICDR-like), first rule that holds:
+DR (ICDR), on the lesions counted in each quadrant about the fovea (split by the horizontal and
+vertical lines through it, :func:`quadrant_counts`); first rule that holds:
 
 * 4 proliferative: a neovascularization or a preretinal hemorrhage was drawn;
-* 3 severe: at least :data:`SEVERE_HEMORRHAGES_PER_QUADRANT` hemorrhages (dot, blot or flame)
-  in each of the four quadrants about the fovea (split by the horizontal and vertical lines
-  through it). ICDR's rule is "more than 20 intraretinal hemorrhages in each of 4 quadrants" of
-  the whole retina; one 45-degree photograph shows a fraction of it, hence the lower count;
-* 2 moderate: any hemorrhage, hard exudate or soft exudate;
+* 3 severe: at least :data:`SEVERE_HEMORRHAGES_PER_QUADRANT` intraretinal hemorrhages (dot, blot
+  or flame) in each of the four quadrants. ICDR's rule is "more than 20 intraretinal hemorrhages
+  in each of 4 quadrants" of the whole retina; one 45-degree photograph shows a fraction of it,
+  hence the lower count (venous beading and IRMA, ICDR's other severe signs, are not drawn);
+* 2 moderate: more than microaneurysms only: any hemorrhage, hard exudate or cotton-wool spot
+  (soft exudate) in any quadrant;
 * 1 mild: microaneurysms only;
 * 0 none: no lesion.
 
@@ -34,9 +36,11 @@ import numpy as np
 from captum_iterative.fundus.synthetic.records import Lesion
 
 __all__ = [
+    "DR_COUNTED",
     "INTERMEDIATE_DRUSEN_EXTENSIVE",
     "SEVERE_HEMORRHAGES_PER_QUADRANT",
     "grade_dr",
+    "quadrant_counts",
     "stage_amd",
 ]
 
@@ -48,6 +52,8 @@ INTERMEDIATE_DRUSEN_EXTENSIVE = 15
 DRUSEN_SMALL_UM, DRUSEN_LARGE_UM = 63.0, 125.0
 
 _HEMORRHAGE_KINDS = ("dot", "blot", "flame")
+#: The DR lesion types :func:`quadrant_counts` counts (intraretinal hemorrhages only).
+DR_COUNTED: tuple[str, ...] = ("microaneurysms", "hemorrhages", "hard_exudates", "soft_exudates")
 
 
 def quadrant(point: tuple[float, float], fovea: tuple[float, float]) -> int:
@@ -67,8 +73,34 @@ def quadrants(points: np.ndarray, fovea: tuple[float, float]) -> np.ndarray:
     return np.where(upper, np.where(right, 0, 1), np.where(right, 3, 2))
 
 
+def quadrant_counts(
+    lesions: Iterable[Lesion], fovea: tuple[float, float]
+) -> dict[str, tuple[int, int, int, int]]:
+    """DR lesions per quadrant about the fovea, by type (:data:`DR_COUNTED`).
+
+    Hemorrhages count only when intraretinal (dot, blot or flame; a preretinal hemorrhage is a
+    sign of proliferation); a hard-exudate cluster counts once.
+
+    Args:
+        lesions (Iterable[Lesion]): the lesions drawn on one image.
+        fovea (tuple[float, float]): ``(x, y)`` fovea centre, which splits the quadrants.
+
+    Returns:
+        dict[str, tuple[int, int, int, int]]: type -> counts in quadrants 0-3 (see
+        :func:`quadrant`).
+    """
+    counts = {t: [0, 0, 0, 0] for t in DR_COUNTED}
+    for lesion in lesions:
+        if lesion.type not in counts:
+            continue
+        if lesion.type == "hemorrhages" and lesion.kind not in _HEMORRHAGE_KINDS:
+            continue
+        counts[lesion.type][quadrant(lesion.center, fovea)] += 1
+    return {t: (c[0], c[1], c[2], c[3]) for t, c in counts.items()}
+
+
 def grade_dr(lesions: Iterable[Lesion], fovea: tuple[float, float]) -> int:
-    """ICDR-like DR grade of the drawn lesions (rules in the module docstring).
+    """ICDR DR grade of the drawn lesions (rules in the module docstring).
 
     Args:
         lesions (Iterable[Lesion]): the lesions drawn on one image.
@@ -77,22 +109,15 @@ def grade_dr(lesions: Iterable[Lesion], fovea: tuple[float, float]) -> int:
     Returns:
         int: grade 0 (none) to 4 (proliferative).
     """
-    per_quadrant = [0, 0, 0, 0]
-    other = microaneurysms = False
-    for lesion in lesions:
-        if lesion.type == "neovascularization" or lesion.kind == "preretinal":
-            return 4
-        if lesion.type == "hemorrhages" and lesion.kind in _HEMORRHAGE_KINDS:
-            per_quadrant[quadrant(lesion.center, fovea)] += 1
-        if lesion.type == "microaneurysms":
-            microaneurysms = True
-        else:
-            other = True
-    if min(per_quadrant) >= SEVERE_HEMORRHAGES_PER_QUADRANT:
+    lesions = list(lesions)
+    if any(le.type == "neovascularization" or le.kind == "preretinal" for le in lesions):
+        return 4
+    counts = quadrant_counts(lesions, fovea)
+    if min(counts["hemorrhages"]) >= SEVERE_HEMORRHAGES_PER_QUADRANT:
         return 3
-    if other:
+    if any(sum(counts[t]) for t in DR_COUNTED if t != "microaneurysms"):
         return 2
-    return 1 if microaneurysms else 0
+    return 1 if sum(counts["microaneurysms"]) else 0
 
 
 def drusen_kind(diameter_um: float) -> str:
