@@ -1,4 +1,4 @@
-r"""Figures: map overlays, the loop step by step, and method grids (matplotlib).
+r"""Figures: map overlays, the loop step by step, and what the loop added (matplotlib).
 
 All functions take torch tensors or numpy arrays, never modify them, and return the matplotlib
 ``Figure`` so callers decide where it goes (``fig.savefig(path)``).
@@ -17,7 +17,14 @@ from matplotlib.figure import Figure
 from captum_iterative._checks import to_numpy
 from captum_iterative.result import AugmentationResult
 
-__all__ = ["normalize_map", "overlay", "plot_iterations", "plot_method_grid", "to_display_image"]
+__all__ = [
+    "LESION_COLOURS",
+    "normalize_map",
+    "overlay",
+    "plot_augmented_evidence",
+    "plot_iterations",
+    "to_display_image",
+]
 
 
 def _np(x: Any) -> np.ndarray:
@@ -150,43 +157,114 @@ def plot_iterations(
     return fig
 
 
-def plot_method_grid(
+#: Outline colour per lesion type, chosen to stand out on an orange-red retina and on the
+#: ``inferno`` maps alike (figures of the package and of ``docs/scripts``).
+LESION_COLOURS: dict[str, str] = {
+    "microaneurysms": "#39ff14",
+    "hemorrhages": "#00e5ff",
+    "hard_exudates": "#1f4bff",
+    "soft_exudates": "#ff2bd6",
+    "neovascularization": "#ffd400",
+    "drusen": "#00e5ff",
+    "pigment": "#39ff14",
+    "atrophy": "#1f4bff",
+    "neovascular": "#ff2bd6",
+}
+
+
+def _display_range(*maps: np.ndarray) -> tuple[float, float, str]:
+    """``(vmin, vmax, cmap)`` for showing ``maps`` on one colour scale: 0 to the 99.5th
+    percentile of the first map's magnitude (``inferno``), symmetric about 0 (``RdBu_r``) when a
+    map holds negative values."""
+    top = float(np.percentile(np.abs(maps[0]), 99.5)) or float(np.abs(maps[0]).max()) or 1.0
+    if any((m < 0).any() for m in maps):
+        return -top, top, "RdBu_r"
+    return 0.0, top, "inferno"
+
+
+def _outline(ax: Any, masks: Mapping[str, Any] | None) -> None:
+    for name, mask in (masks or {}).items():
+        shown = _np(mask).squeeze() > 0
+        if shown.any():
+            ax.contour(shown, levels=[0.5], colors=LESION_COLOURS.get(name, "cyan"), linewidths=0.7)
+
+
+def plot_augmented_evidence(
     images: Sequence[Any],
-    maps: Mapping[str, tuple[Sequence[Any], Sequence[Any]]],
+    initial: Sequence[Any],
+    augmented: Sequence[Any],
+    *,
+    alpha: float,
+    method: str,
     titles: Sequence[str] | None = None,
-    outlines: Sequence[Any] | None = None,
+    outlines: Sequence[Mapping[str, Any]] | None = None,
+    iterations: Sequence[int] | None = None,
 ) -> Figure:
-    """Overlay grid like the paper's Fig. 2: per row an image, then initial | augmented per method.
+    r"""What the loop added, one row per image (like the paper's Fig. 2, one method per figure).
+
+    Columns: the image with the reference lesions outlined (one colour per type); the initial
+    map :math:`M^1`; the augmented map :math:`\sum_t e^{-\alpha t} M^t`; and the new evidence,
+    the later maps' share :math:`\sum_{t \ge 2} e^{-\alpha t} M^t` (augmented minus
+    :math:`e^{-\alpha} M^1`), on the augmented map's colour scale so that its weight in the sum
+    shows. Every map panel has a colourbar (0 to the 99.5th percentile of the map's magnitude;
+    symmetric blue-red for signed maps) and the same outlines.
 
     Args:
-        images: ``R`` images ``(C, H, W)`` or ``(H, W, 3)``.
-        maps: method name -> (initial maps, augmented maps), each ``R`` maps ``(1, H, W)``.
-        titles: optional row labels.
-        outlines: optional ``R`` bool ``(H, W)`` reference masks drawn as contours on the image.
+        images (Sequence): ``R`` images ``(C, H, W)`` or ``(H, W, 3)``.
+        initial (Sequence): ``R`` first maps ``(1, H, W)`` or ``(H, W)``.
+        augmented (Sequence): ``R`` augmented maps, same shapes.
+        alpha (float): the decay the augmented maps were summed with.
+        method (str): the attribution method's name, in the figure's title.
+        titles (Sequence[str], optional): ``R`` image names. Default: ``"image k"``.
+        outlines (Sequence[Mapping], optional): per image, lesion type -> ``(H, W)`` mask or
+            label image. Default: None.
+        iterations (Sequence[int], optional): per image, the maps the loop summed, shown with
+            the name. Default: None.
 
     Returns:
-        matplotlib.figure.Figure
+        matplotlib.figure.Figure: ``R`` rows of 4 panels, about 1300 x 320 R pixels at 100 dpi.
     """
     rows = len(images)
-    cols = 1 + 2 * len(maps)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 1.95 * rows + 0.4), squeeze=False)
-    for r, image in enumerate(images):
-        axes[r, 0].imshow(to_display_image(image))
-        if outlines is not None:
-            axes[r, 0].contour(
-                _np(outlines[r]).squeeze() > 0, levels=[0.5], colors="cyan", linewidths=0.6
-            )
-        if titles is not None:
-            axes[r, 0].set_ylabel(titles[r], fontsize=8)
-        for m, (name, (initial, augmented)) in enumerate(maps.items()):
-            axes[r, 1 + 2 * m].imshow(overlay(image, initial[r]))
-            axes[r, 2 + 2 * m].imshow(overlay(image, augmented[r]))
-            if r == 0:
-                axes[r, 1 + 2 * m].set_title(f"{name}\ninitial", fontsize=8)
-                axes[r, 2 + 2 * m].set_title(f"{name}\naugmented", fontsize=8)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    axes[0, 0].set_title("image", fontsize=8)
-    fig.tight_layout()
+    if not rows or len(initial) != rows or len(augmented) != rows:
+        raise ValueError(
+            f"`images`, `initial` and `augmented` must hold the same number (> 0) of entries, got "
+            f"{rows}, {len(initial)} and {len(augmented)}"
+        )
+    fig, axes = plt.subplots(rows, 4, figsize=(13.0, 3.1 * rows + 0.8), squeeze=False)
+    first_weight = float(np.exp(-alpha))
+    for r in range(rows):
+        m1 = _np(initial[r]).squeeze()
+        aug = _np(augmented[r]).squeeze()
+        later = aug - first_weight * m1
+        name = titles[r] if titles is not None else f"image {r}"
+        if iterations is not None:
+            name += f" ({iterations[r]} map{'s' if iterations[r] != 1 else ''})"
+        axes[r, 0].imshow(to_display_image(images[r]))
+        axes[r, 0].set_title(name, fontsize=9)
+        panels = (
+            (m1, (m1,), "initial $M^1$"),
+            (aug, (aug, later), r"augmented $\sum_t e^{-\alpha t} M^t$"),
+            (later, (aug, later), r"new evidence $\sum_{t \geq 2} e^{-\alpha t} M^t$"),
+        )
+        for c, (shown, scale_of, label) in enumerate(panels, start=1):
+            vmin, vmax, cmap = _display_range(*scale_of)
+            image = axes[r, c].imshow(shown, cmap=cmap, vmin=vmin, vmax=vmax)
+            fig.colorbar(image, ax=axes[r, c], fraction=0.046, pad=0.03).ax.tick_params(labelsize=7)
+            axes[r, c].set_title(label, fontsize=9)
+        for c in range(4):
+            _outline(axes[r, c], outlines[r] if outlines is not None else None)
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+    types = [t for t in LESION_COLOURS if outlines and any(t in o for o in outlines)]
+    if types:
+        handles = [
+            plt.Line2D([], [], color=LESION_COLOURS[t], label=t.replace("_", " ")) for t in types
+        ]
+        fig.legend(handles=handles, loc="lower center", ncol=len(types), fontsize=8, frameon=False)
+    fig.suptitle(
+        f"{method}: initial and augmented maps (alpha = {alpha:g}); the new evidence is the "
+        "later maps' share",
+        fontsize=11,
+    )
+    fig.tight_layout(rect=(0, 0.04 if types else 0, 1, 1))
     return fig

@@ -16,8 +16,8 @@ from captum_iterative import IterativeAugmentation
 from captum_iterative.viz import (
     normalize_map,
     overlay,
+    plot_augmented_evidence,
     plot_iterations,
-    plot_method_grid,
     to_display_image,
 )
 
@@ -63,12 +63,34 @@ def test_step_figure_shows_first_and_last_steps() -> None:
         )
 
 
-def test_method_grid_layout() -> None:
-    images = [torch.rand(3, 12, 12) for _ in range(2)]
+def test_augmented_evidence_shows_the_later_maps_share() -> None:
     rng = np.random.default_rng(0)
-    maps = {"A": ([rng.random((12, 12))] * 2, [rng.random((12, 12))] * 2)}
-    fig = plot_method_grid(images, maps, titles=["x", "y"], outlines=[np.eye(12, dtype=bool)] * 2)
-    assert len(fig.axes) == 2 * 3
+    images = [torch.rand(3, 12, 12) for _ in range(2)]
+    initial = [rng.random((1, 12, 12)) for _ in range(2)]
+    later = [rng.random((1, 12, 12)) for _ in range(2)]
+    augmented = [np.exp(-0.6) * m + w for m, w in zip(initial, later, strict=True)]
+    outlines = [{"hemorrhages": np.eye(12, dtype=bool)}, {"microaneurysms": np.eye(12) > 0}]
+    fig = plot_augmented_evidence(
+        images,
+        initial,
+        augmented,
+        alpha=0.6,
+        method="GBP",
+        titles=["x", "y"],
+        outlines=outlines,
+        iterations=[1, 3],
+    )
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert len(panels) == 2 * 4  # 4 panels per image, plus one colourbar per map panel
+    assert len(fig.axes) == 2 * 4 + 2 * 3
+    assert [ax.get_title() for ax in panels[::4]] == ["x (1 map)", "y (3 maps)"]
+    shown = panels[3].get_images()[0].get_array()
+    np.testing.assert_allclose(shown, later[0][0], atol=1e-12)
+    # the later maps are drawn on the augmented map's colour scale
+    assert panels[3].get_images()[0].get_clim() == panels[2].get_images()[0].get_clim()
+    assert {t.get_text() for t in fig.legends[0].get_texts()} == {"hemorrhages", "microaneurysms"}
+    with pytest.raises(ValueError, match="same number"):
+        plot_augmented_evidence(images, initial[:1], augmented, alpha=0.6, method="GBP")
 
 
 def test_overlay_accepts_a_batch(blob_model: BlobScore) -> None:

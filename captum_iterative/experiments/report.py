@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from captum_iterative._files import atomic_path
 from captum_iterative.evaluation.froc_result import FrocResult
 from captum_iterative.experiments.cache import explanation_path, load_explanation
@@ -70,13 +68,18 @@ def write_report(
     out: str | os.PathLike[str],
     config: ExperimentConfig,
     *,
-    overlay_rows: int = 4,
+    overlay_rows: int = 3,
 ) -> None:
     """Write ``table.md``, ``table.csv``, ``per_image.csv``, ``froc_<type>.png``,
-    ``overlays.png``, ``scores.json`` and ``settings.json`` under ``out``."""
+    ``overlays_<method>.png``, ``scores.json`` and ``settings.json`` under ``out``.
+
+    ``overlays_<method>.png`` shows, for the ``overlay_rows`` explained images with the most
+    lesion types, the image with its lesions outlined, the initial and augmented maps and the
+    later maps' share (:func:`~captum_iterative.viz.plot_augmented_evidence`).
+    """
     import matplotlib.pyplot as plt
 
-    from captum_iterative.viz import plot_method_grid
+    from captum_iterative.viz import plot_augmented_evidence
 
     out = Path(out)
     title = f"{report.settings['dataset']}: SE/{config.fps:g}FPs, initial vs augmented"
@@ -114,20 +117,21 @@ def write_report(
         fig.tight_layout()
         _save_figure(fig, out / f"froc_{lesion_type}.png", dpi=110)
     chosen = _overlay_choice(images, overlay_rows)
-    maps = {}
+    if not chosen:
+        return
     for method in config.methods:
         exps = [load_explanation(explanation_path(out / "cache", method, p.id)) for p in chosen]
-        maps[METHODS[method].label] = ([e.initial for e in exps], [e.augmented for e in exps])
-    outlines = [
-        np.any(np.stack(list(p.masks.values())), axis=0) if p.masks else None for p in chosen
-    ]
-    fig = plot_method_grid(
-        [p.image for p in chosen],
-        maps,
-        titles=[p.id for p in chosen],
-        outlines=outlines if all(o is not None for o in outlines) else None,
-    )
-    _save_figure(fig, out / "overlays.png", dpi=90)
+        fig = plot_augmented_evidence(
+            [p.image for p in chosen],
+            [e.initial for e in exps],
+            [e.augmented for e in exps],
+            alpha=config.alpha,
+            method=METHODS[method].label,
+            titles=[p.id for p in chosen],
+            outlines=[p.masks for p in chosen],
+            iterations=[e.iterations for e in exps],
+        )
+        _save_figure(fig, out / f"overlays_{method}.png", dpi=100)
 
 
 def _save_figure(fig: Any, path: Path, dpi: int) -> None:

@@ -66,7 +66,7 @@ def test_run_writes_tables_curves_overlays_and_settings(tmp_path: Path, model) -
         "per_image.csv",
         "settings.json",
         "scores.json",
-        "overlays.png",
+        *(f"overlays_{method}.png" for method in CONFIG["methods"]),
     ):
         assert (tmp_path / name).stat().st_size > 0
     assert (tmp_path / "froc_hemorrhages.png").exists() and (
