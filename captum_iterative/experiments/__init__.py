@@ -51,6 +51,7 @@ from captum_iterative.experiments.runner import (
 from captum_iterative.experiments.tables import (
     KINDS,
     format_tables,
+    gain_summary,
     score_explanations,
 )
 
@@ -70,6 +71,7 @@ __all__ = [
     "explain_images",
     "explanation_path",
     "format_tables",
+    "gain_summary",
     "input_key",
     "is_fresh",
     "load_explanation",
