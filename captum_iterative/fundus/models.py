@@ -24,6 +24,12 @@ Registered architectures (:func:`list_classifiers`):
   (so Captum's GuidedBackprop hooks them), the same stride-2 stem as ``vgg16_paper`` and a
   fully convolutional head (1 x 1 convolution to 128 features, global average pooling,
   dropout, one output). About 0.28 M parameters (a 1.1 MB checkpoint).
+- ``"vgg16_narrow"``: the paper's VGG-16 layout at a quarter of its widths (16, 32, 64, 128,
+  128 channels in its five blocks of 2, 2, 3, 3, 3 convolutions), with ``vgg16_paper``'s
+  stride-2 first convolution and unpadded first convolution of block 5, batch normalization
+  after every convolution (it is trained from scratch on a CPU, not from ImageNet) and
+  ``vgg_tiny``'s head. Its Grad-CAM layer is the paper's, the ReLU after block 3 conv 3
+  (``features[22]``). About 1.0 M parameters.
 - ``"vgg_small"``: a VGG sized for training on 224 x 224 images on a CPU. Unlike ``vgg_tiny``
   its first convolution keeps stride 1, so the first stage sees every input pixel (at 224 px a
   microaneurysm is one or two pixels); two 3 x 3 convolutions in stages 3 and 4 (16, 32,
@@ -92,6 +98,11 @@ VGG_TINY_CFG: tuple[int | str, ...] = (16, "M", 32, "M", 64, "M", 128, "M", 128,
 VGG_TINY_HIDDEN = 128
 #: Channels of ``vgg_small``'s five stages (a max-pool after each); ``vgg_tiny``'s head.
 VGG_SMALL_CFG: tuple[int | str, ...] = (16, "M", 32, "M", 64, 64, "M", 128, 128, "M", 128, "M")
+#: VGG-16's thirteen convolutions at a quarter of its widths (64 ... 512 -> 16 ... 128).
+VGG16_NARROW_CFG: tuple[int | str, ...] = (
+    *(16, 16, "M", 32, 32, "M"),
+    *(64, 64, 64, "M", 128, 128, 128, "M", 128, 128, 128, "M"),
+)
 
 
 @dataclass(frozen=True)
@@ -276,6 +287,17 @@ def _vgg_small(weights_file: str | None, num_outputs: int, dropout: float, **kw:
     return _compact_vgg(
         VGG_SMALL_CFG, num_outputs, dropout, stride2_stem=False, norm_layer=nn.BatchNorm2d, **kw
     )
+
+
+@_register("vgg16_narrow", gradcam="backbone.features.22", timm_name=None)
+def _vgg16_narrow(
+    weights_file: str | None, num_outputs: int, dropout: float, **kw: Any
+) -> nn.Module:
+    model = _compact_vgg(
+        VGG16_NARROW_CFG, num_outputs, dropout, stride2_stem=True, norm_layer=nn.BatchNorm2d, **kw
+    )
+    _feature_conv(model, 34).padding = (0, 0)  # block 5's first convolution, as vgg16_paper's
+    return model
 
 
 def _middle_stage(backbone: nn.Module, prefix: str = "") -> str:

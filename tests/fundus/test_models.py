@@ -42,7 +42,13 @@ def empty_weight_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
 
 
 def test_registry_names() -> None:
-    assert list_classifiers() == ["inception_v3", "vgg16_paper", "vgg_small", "vgg_tiny"]
+    assert list_classifiers() == [
+        "inception_v3",
+        "vgg16_narrow",
+        "vgg16_paper",
+        "vgg_small",
+        "vgg_tiny",
+    ]
 
 
 def test_vgg16_paper_surgery(vgg16: FundusClassifier) -> None:
@@ -156,6 +162,29 @@ def test_vgg_small_structure() -> None:
     assert isinstance(features[12], nn.BatchNorm2d) and isinstance(features[14], nn.MaxPool2d)
     middle = model.backbone.feature_info[2]
     assert middle["module"] == "features.13" and middle["reduction"] == 4
+
+
+def test_vgg16_narrow_is_the_papers_layout_at_a_quarter_width() -> None:
+    narrow = create_classifier("vgg16_narrow").eval()
+    paper = create_classifier("vgg16_paper").eval()
+
+    def convs(model: FundusClassifier) -> list[nn.Conv2d]:
+        return [m for m in model.backbone.features if isinstance(m, nn.Conv2d)]
+
+    # the paper's thirteen convolutions, strides and paddings, at a quarter of the channels
+    assert [4 * c.out_channels for c in convs(narrow)] == [c.out_channels for c in convs(paper)]
+    assert [(c.stride, c.padding) for c in convs(narrow)] == [
+        (c.stride, c.padding) for c in convs(paper)
+    ]
+    assert convs(narrow)[0].stride == (2, 2) and convs(narrow)[10].padding == (0, 0)
+    x = torch.rand(1, 3, 512, 512)
+    assert narrow.backbone.forward_features(narrow.normalize(x)).shape == (1, 128, 7, 7)
+    # Grad-CAM at the paper's layer: the ReLU after block 3 conv 3, 64 x 64 at 512 px
+    layer = gradcam_layer(narrow)
+    assert layer is narrow.backbone.features[22] and isinstance(layer, nn.ReLU)
+    assert narrow.backbone.features[20] is convs(narrow)[6]
+    cam = LayerGradCam(narrow, layer).attribute(x, relu_attributions=True)
+    assert cam.shape == (1, 1, 64, 64)
 
 
 def test_vgg_small_initialisation() -> None:
