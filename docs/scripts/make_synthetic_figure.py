@@ -21,21 +21,10 @@ from matplotlib.lines import Line2D
 from PIL import Image
 
 from captum_iterative.fundus.synthetic import SyntheticFundus, generate_fundus
+from captum_iterative.viz import LESION_COLOURS as COLOURS
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "figures" / "synthetic_grid.png"
 SIZE = 512
-#: Outline colour per lesion type (chosen to stand out on an orange-red retina).
-COLOURS = {
-    "microaneurysms": "#39ff14",
-    "hemorrhages": "#00e5ff",
-    "hard_exudates": "#1f4bff",
-    "soft_exudates": "#ff2bd6",
-    "neovascularization": "#ffd400",
-    "drusen": "#00e5ff",
-    "pigment": "#39ff14",
-    "atrophy": "#1f4bff",
-    "neovascular": "#ff2bd6",
-}
 #: Short names for the lesion counts under each panel.
 ABBREVIATIONS = {
     "microaneurysms": "MA",
@@ -79,7 +68,7 @@ def _panel(ax: Axes, fundus: SyntheticFundus, title: str) -> None:
         transform=ax.transAxes,
         ha="center",
         va="top",
-        fontsize=5.5,
+        fontsize=7,
     )
     ax.set_axis_off()
 
