@@ -99,6 +99,7 @@ class CAMAttribution(Attribution):
             ``target=None`` the ``(N,)`` predicted classes of a model with several outputs (None
             for one output, which is explained as it is).
         """
+        _check_no_extra_args(additional_forward_args)
         if target is not None:
             return _class_indices(target)
         with torch.no_grad():
@@ -114,7 +115,7 @@ class CAMAttribution(Attribution):
     def attribute(
         self,
         inputs: Tensor,
-        target: int | list[int] | Tensor | None = None,
+        target: Any = None,
         additional_forward_args: Any = None,
         aug_smooth: bool = False,
         eigen_smooth: bool = False,
@@ -140,11 +141,7 @@ class CAMAttribution(Attribution):
             Tensor: ``(N, 1, H, W)`` maps in [0, 1] (``(N, 1, D, H, W)`` for volumes), float32,
             on ``inputs``' device.
         """
-        if additional_forward_args is not None:
-            raise ValueError(
-                "CAMAttribution: pytorch-grad-cam calls the model with the images only, so "
-                "`additional_forward_args` must be None"
-            )
+        _check_no_extra_args(additional_forward_args)
         try:
             from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
         except ImportError as error:  # pragma: no cover - exercised without the extra only
@@ -168,6 +165,14 @@ class CAMAttribution(Attribution):
                 eigen_smooth=eigen_smooth,
             )
         return torch.from_numpy(np.ascontiguousarray(maps))[:, None].to(inputs.device)
+
+
+def _check_no_extra_args(additional_forward_args: Any) -> None:
+    if additional_forward_args is not None:
+        raise ValueError(
+            "CAMAttribution: pytorch-grad-cam calls the model with the images only, so "
+            "`additional_forward_args` must be None"
+        )
 
 
 def _is_class_target(value: object) -> bool:

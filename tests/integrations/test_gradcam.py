@@ -175,3 +175,6 @@ def test_bad_arguments(model: torch.nn.Module) -> None:
     with pytorch_grad_cam.GradCAM(model=model, target_layers=[model.layer3]) as cam:
         with pytest.raises(ValueError, match="additional_forward_args"):
             CAMAttribution(cam).attribute(torch.rand(1, 3, 64, 64), 0, (1,))
+        loop = IterativeAugmentation(CAMAttribution(cam), threshold=0.0)
+        with pytest.raises(ValueError, match="additional_forward_args"):  # before any forward
+            loop.explain(torch.rand(1, 3, 64, 64), additional_forward_args=(1,))
