@@ -28,14 +28,19 @@ def deduplicated_warnings() -> Iterator[None]:
 
 
 @contextmanager
-def each_warning_once() -> Iterator[None]:
+def each_warning_once(seen: set[tuple[type[Warning], str]] | None = None) -> Iterator[None]:
     """Show each distinct warning (category and text) at most once while the block runs.
 
     Unlike :func:`deduplicated_warnings`, warnings are shown as they happen; later repeats, from
     any line (also those :func:`deduplicated_warnings` replays after each call of the loop), are
     dropped. The warning filters decide as usual whether the first one is shown.
+
+    Args:
+        seen (set, optional): the ``(category, text)`` pairs already shown, updated in place;
+            one set kept across blocks shows each warning once over all of them (e.g. once per
+            process). Default: None, a new set (once per block).
     """
-    seen: set[tuple[type, str]] = set()
+    shown_keys = set() if seen is None else seen
     with warnings.catch_warnings():
         shown = warnings.showwarning
 
@@ -48,8 +53,8 @@ def each_warning_once() -> Iterator[None]:
             line: str | None = None,
         ) -> None:
             key = (category, str(message))
-            if key not in seen:
-                seen.add(key)
+            if key not in shown_keys:
+                shown_keys.add(key)
                 shown(message, category, filename, lineno, file, line)
 
         warnings.showwarning = show_once

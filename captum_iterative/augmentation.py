@@ -38,6 +38,7 @@ from captum_iterative.explainers import (
     accepts_target,
     as_attribution,
     check_reshape_transform,
+    loop_target,
     resolve_reuse_forward,
     warn_guided_without_relu,
 )
@@ -309,6 +310,10 @@ class IterativeAugmentation(Attribution):
             if kwargs.get("return_convergence_delta"):
                 raise ValueError("`return_convergence_delta=True` is not supported by the loop")
             kwargs.pop("return_convergence_delta", None)
+            with output_hook(self._output_modules(), self.output_fn):
+                target = loop_target(
+                    self.attribution_method, target, images, additional_forward_args
+                )
             batch = BatchArguments(n, target, additional_forward_args, kwargs, images)
             # Built per call, so that changes to score_fn or autocast after construction count.
             any_output = isinstance(self.attribution_method, CallableAttribution) and (

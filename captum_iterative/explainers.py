@@ -12,8 +12,9 @@ r"""Explainers the loop accepts besides Captum attributions, and how each one is
 
 What the loop needs to know about its explainer lives here too: whether the model output of its
 forward pass is the prediction of the explained images (:func:`reuses_forward`), whether guided
-backpropagation would silently equal the plain gradient (:func:`warn_guided_without_relu`), and
-whether a ``reshape_transform`` can apply (:func:`check_reshape_transform`).
+backpropagation would silently equal the plain gradient (:func:`warn_guided_without_relu`),
+whether a ``reshape_transform`` can apply (:func:`check_reshape_transform`), and the target of a
+call when the explainer has conventions of its own (:func:`loop_target`).
 """
 
 from __future__ import annotations
@@ -133,6 +134,12 @@ def as_attribution(
     """
     if isinstance(explainer, Attribution):
         return explainer
+    if _is_grad_cam(explainer):
+        raise TypeError(
+            f"`attribution_method` {type(explainer).__name__} is a pytorch-grad-cam CAM object, "
+            "which has its own calling convention (input_tensor=, targets=[...]): wrap it as "
+            "CAMAttribution(cam), from captum_iterative.integrations import CAMAttribution"
+        )
     if isinstance(explainer, type) and issubclass(explainer, Attribution):
         raise TypeError(
             f"`attribution_method` must be an instance such as {explainer.__name__}(model), "
@@ -150,6 +157,35 @@ def as_attribution(
             "`forward_func=` so that the loop can score the images"
         )
     return CallableAttribution(explainer, forward_func)
+
+
+def _is_grad_cam(explainer: object) -> bool:
+    """Whether ``explainer`` is a pytorch-grad-cam object (without importing pytorch-grad-cam)."""
+    return any(kind.__module__.startswith("pytorch_grad_cam.") for kind in type(explainer).__mro__)
+
+
+def loop_target(
+    method: Attribution, target: Any, inputs: Tensor, additional_forward_args: Any
+) -> Any:
+    """The target of one call of the loop: ``target``, or the explainer's reading of it.
+
+    An explainer with conventions of its own may define ``loop_target(target, inputs,
+    additional_forward_args)``; the loop calls it once per call, before the first step, so that
+    every step explains and scores the same target. The pytorch-grad-cam adapter
+    (:class:`~captum_iterative.integrations.CAMAttribution`) reads ``ClassifierOutputTarget``
+    objects as class indices and gives ``target=None`` the predicted class.
+
+    Args:
+        method (Attribution): the explainer.
+        target (Any): the ``target`` of the call.
+        inputs (Tensor): ``(N, C, H, W)`` images (``(N, C, D, H, W)`` volumes).
+        additional_forward_args (Any): of the call.
+
+    Returns:
+        Any: the target the loop checks, slices and scores with.
+    """
+    resolve = getattr(method, "loop_target", None)
+    return target if resolve is None else resolve(target, inputs, additional_forward_args)
 
 
 def accepts_target(method: Attribution) -> bool:

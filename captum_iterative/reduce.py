@@ -57,7 +57,9 @@ def _mean(attr: Tensor) -> Tensor:
 
 #: Registry of named channel reductions (``channel_reduction=`` of ``IterativeAugmentation``):
 #: ``"abs_max"`` (max of ``|a|`` over channels, the usual saliency map), ``"abs_sum"``,
-#: ``"sum"`` (common for integrated gradients), ``"max"`` and ``"mean"``.
+#: ``"sum"`` (common for integrated gradients), ``"max"`` and ``"mean"``. The first two give
+#: unsigned maps; the others keep the sign, and Otsu's mask ``M >= threshold`` then holds the
+#: strongest positive evidence only (docs/integrations.md, "Signs").
 CHANNEL_REDUCTIONS: dict[str, ChannelReduction] = {
     "abs_max": _abs_max,
     "abs_sum": _abs_sum,

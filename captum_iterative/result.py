@@ -8,9 +8,13 @@ at the end of a chunk, and :func:`concatenate_results` joins the chunks of
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from numbers import Integral
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -19,14 +23,21 @@ __all__ = ["STOP_REASONS", "AugmentationResult"]
 #: Why an image left the loop, indexed by the integer codes used on the device.
 STOP_REASONS: tuple[str, ...] = ("running", "normal", "max_iter", "degenerate_map", "not_abnormal")
 
+#: Per-image entries shown by ``repr`` before it elides the rest.
+_REPR_ENTRIES = 8
+
 #: One iteration's record kept with ``keep_history``: the images still iterating (indices into the
 #: chunk), their maps, their inpainted masks, and which of them entered the augmented sum.
 HistoryStep = tuple[Tensor, Tensor, Tensor, Tensor]
 
 
-@dataclass
+@dataclass(repr=False)
 class AugmentationResult:
     r"""Everything the loop saw, for ``N`` images of shape ``(C, H, W)``.
+
+    ``result[i]``, ``result[2:5]``, ``result[[0, 3]]`` or ``result[mask]`` give the result of those
+    images; :meth:`to` / :meth:`cpu` move it; :meth:`summary` tabulates it; its ``repr`` shows
+    shapes, iterations and stop reasons, not the tensors.
 
     Attributes:
         augmented (Tensor): ``(N, 1, H, W)`` augmented maps :math:`\sum_t e^{-\alpha t} M^t`
@@ -72,6 +83,146 @@ class AugmentationResult:
 
     def __len__(self) -> int:
         return self.augmented.shape[0]
+
+    def __getitem__(self, index: int | slice | Sequence[int] | Tensor) -> AugmentationResult:
+        """The result of the images ``index``: every per-image field indexed alike.
+
+        Args:
+            index (int, slice, sequence of int or Tensor): an image (negative counts from the end;
+                the result then holds that one image, so that its tensors keep their batch
+                dimension: ``result[0].augmented`` is ``(1, 1, H, W)``), a slice, a list of image
+                indices, a 1-D integer tensor or array of them, or a ``(N,)`` bool mask.
+
+        Returns:
+            AugmentationResult: for ``len(selected)`` images, in the order of ``index``.
+
+        Raises:
+            IndexError: an index outside ``[-N, N)``, or a bool mask of another length.
+            TypeError: ``index`` of another type.
+        """
+        rows = self._rows(index)
+        picked: dict[str, Any] = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, Tensor):
+                picked[field.name] = value[
+                    torch.tensor(rows, dtype=torch.long, device=value.device)
+                ]
+            elif isinstance(value, list):
+                picked[field.name] = [value[i] for i in rows]
+        return replace(self, **picked)
+
+    def _rows(self, index: object) -> list[int]:
+        """``index`` of :meth:`__getitem__` as a list of image indices in ``[0, N)``."""
+        n = len(self)
+        if isinstance(index, slice):
+            return list(range(n))[index]
+        valid = isinstance(index, Integral | Sequence | Tensor | np.ndarray)
+        if isinstance(index, bool | str) or not valid:
+            raise TypeError(
+                "`index` must be an int, a slice, a sequence of ints, an integer tensor or a bool "
+                f"mask, got {type(index).__name__}"
+            )
+        keys = torch.as_tensor(index)
+        if keys.dtype == torch.bool:
+            if keys.shape != (n,):
+                raise IndexError(f"a bool `index` must have shape ({n},), got {tuple(keys.shape)}")
+            return keys.nonzero()[:, 0].tolist()
+        if keys.dim() > 1 or (keys.numel() and (keys.is_floating_point() or keys.is_complex())):
+            raise TypeError(f"`index` must hold integer image indices, got {index!r}")
+        rows = keys.reshape(-1).long().tolist()
+        outside = [i for i in rows if not -n <= i < n]
+        if outside:
+            raise IndexError(f"`index` {outside} out of range for a result of {n} images")
+        return [i % n for i in rows]
+
+    def to(self, device: torch.device | str) -> AugmentationResult:
+        """A copy with every tensor on ``device`` (dtypes unchanged).
+
+        Args:
+            device (torch.device or str): e.g. ``"cpu"`` or ``"cuda:0"``.
+
+        Returns:
+            AugmentationResult: a new result; tensors already on ``device`` are shared, not copied.
+        """
+        device = torch.device(device)
+        moved: dict[str, Any] = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, Tensor):
+                moved[field.name] = value.to(device)
+            elif isinstance(value, list):
+                moved[field.name] = [v.to(device) if isinstance(v, Tensor) else v for v in value]
+        return replace(self, **moved)
+
+    def cpu(self) -> AugmentationResult:
+        """A copy with every tensor on the CPU (``to("cpu")``)."""
+        return self.to("cpu")
+
+    def stop_reason_counts(self) -> dict[str, int]:
+        """How many images stopped for each reason, in the order of :data:`STOP_REASONS`."""
+        counts = Counter(self.stop_reason)
+        return {reason: counts[reason] for reason in STOP_REASONS if counts[reason]}
+
+    def summary(self) -> str:
+        """A small table: per image its iterations, stop reason, first and last score.
+
+        Scores are printed with four significant digits; the last line counts the stop reasons.
+
+        Returns:
+            str: one header line, ``N`` rows and the counts, e.g.::
+
+                image  iterations  stop reason   first score  last score
+                    0           2  normal             0.8421      0.2764
+                    1           0  not_abnormal       0.1133      0.1133
+                stop reasons: normal 1, not_abnormal 1 (2 images, threshold 0.3)
+        """
+        header = ("image", "iterations", "stop reason", "first score", "last score")
+        rows = [
+            (str(i), str(int(t)), reason, f"{float(s[0]):.4g}", f"{float(s[-1]):.4g}")
+            for i, (t, reason, s) in enumerate(
+                zip(self.iterations.tolist(), self.stop_reason, self.scores, strict=True)
+            )
+        ]
+        widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
+        left = {2}  # the stop reason is text: left-aligned
+        lines = [
+            "  ".join(
+                cell.ljust(w) if c in left else cell.rjust(w)
+                for c, (cell, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+            for row in [header, *rows]
+        ]
+        counts = ", ".join(f"{r} {k}" for r, k in self.stop_reason_counts().items())
+        lines.append(
+            f"stop reasons: {counts or 'none'} ({len(self)} images, threshold {self.threshold:.4g})"
+        )
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        maps = self.augmented
+        history = "kept" if self.maps is not None else "not kept"
+        n = len(self)
+        return (
+            f"AugmentationResult({n} image{'' if n == 1 else 's'} "
+            f"{tuple(self.inpainted.shape[1:])}, maps {tuple(maps.shape)} {_dtype(maps)} on "
+            f"{maps.device}, iterations={_elided(self.iterations.tolist())}, "
+            f"stop_reason={_elided(self.stop_reason)}, threshold={self.threshold:.4g}, "
+            f"alpha={self.alpha:.4g}, history {history})"
+        )
+
+
+def _dtype(tensor: Tensor) -> str:
+    return str(tensor.dtype).removeprefix("torch.")
+
+
+def _elided(values: list[Any]) -> str:
+    """``values`` as a list, the middle elided beyond :data:`_REPR_ENTRIES` entries."""
+    if len(values) <= _REPR_ENTRIES:
+        return repr(values)
+    half = _REPR_ENTRIES // 2
+    shown = [repr(v) for v in values[:half]] + ["..."] + [repr(v) for v in values[-half:]]
+    return f"[{', '.join(shown)}]"
 
 
 def collect_result(

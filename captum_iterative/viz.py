@@ -6,12 +6,15 @@ All functions take torch tensors or numpy arrays, never modify them, and return 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from captum_iterative._checks import to_numpy
@@ -19,6 +22,8 @@ from captum_iterative.result import AugmentationResult
 
 __all__ = [
     "LESION_COLOURS",
+    "MASK_COLOUR",
+    "mask_overlay",
     "normalize_map",
     "overlay",
     "plot_augmented_evidence",
@@ -31,11 +36,17 @@ def _np(x: Any) -> np.ndarray:
     return to_numpy(x, dtype=np.float64)
 
 
-def to_display_image(image: Any) -> np.ndarray:
+def to_display_image(image: Any, value_range: tuple[float, float] | None = None) -> np.ndarray:
     """An image for display: ``(H, W, 3)`` float in [0, 1], min-max scaled.
 
     Tensors are read as ``(C, H, W)``; arrays as ``(H, W, C)`` when their last axis has 1, 3 or 4
     entries, else as ``(C, H, W)``; ``(H, W)`` is grey. One channel is repeated to three.
+
+    Args:
+        image (Tensor or array): the image.
+        value_range (tuple[float, float], optional): the values shown as 0 and 1 (values outside
+            are clipped), e.g. another image's range, to draw both on one scale. Default: None,
+            the image's own minimum and maximum.
     """
     chw = isinstance(image, torch.Tensor)
     arr = _np(image)
@@ -46,8 +57,8 @@ def to_display_image(image: Any) -> np.ndarray:
     arr = arr[..., :3]
     if arr.shape[-1] == 1:
         arr = np.repeat(arr, 3, axis=-1)
-    lo, hi = arr.min(), arr.max()
-    return (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+    lo, hi = (arr.min(), arr.max()) if value_range is None else value_range
+    return np.clip((arr - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(arr)
 
 
 def normalize_map(attr_map: Any, percentile: float = 99.5) -> np.ndarray:
@@ -95,65 +106,137 @@ def overlay(image: Any, attr_map: Any, alpha: float = 0.8, cmap: str = "inferno"
     return (1 - weight) * base + weight * heat
 
 
-def plot_iterations(
-    result: AugmentationResult, image: Any, index: int = 0, max_columns: int = 6
-) -> Figure:
-    r"""The loop for one image, step by step (needs ``keep_history=True``).
+#: Colour of the inpainted masks in :func:`plot_iterations`: saturated magenta, far from the
+#: greys the image is drawn in there (and from the reds and greens of fundus photographs).
+MASK_COLOUR = (1.0, 0.0, 0.85)
 
-    Rows: the map :math:`M^t`, its Otsu mask :math:`B^t` over the image, and the score; the last
-    column shows the augmented map.
+
+def mask_overlay(image: Any, mask: Any, opacity: float = 0.85) -> np.ndarray:
+    """A bool mask over an image, easy to see at any size: ``(H, W, 3)`` float in [0, 1].
+
+    The image is drawn in dimmed grey and the masked pixels in :data:`MASK_COLOUR`, so that the
+    mask stands out on colour images whatever their hues.
 
     Args:
-        result (AugmentationResult): output of ``explain(..., )`` with ``keep_history=True``.
-        image (Tensor or array): the original ``(C, H, W)`` image ``index`` of the batch.
-        index (int, optional): which image of the batch. Default: 0.
+        image (Tensor or array): one image (see :func:`to_display_image`).
+        mask (Tensor or array): ``(H, W)`` or ``(1, H, W)``, non-zero where masked.
+        opacity (float, optional): of the mask colour over the grey image. Default: 0.85.
+
+    Returns:
+        np.ndarray: ``(H, W, 3)`` float in [0, 1].
+    """
+    grey = 0.15 + 0.6 * to_display_image(image).mean(axis=-1, keepdims=True).repeat(3, axis=-1)
+    inside = _np(mask).squeeze() > 0
+    if inside.shape != grey.shape[:2]:
+        raise ValueError(f"`mask` has shape {inside.shape} for an image of {grey.shape[:2]}")
+    grey[inside] = (1 - opacity) * grey[inside] + opacity * np.asarray(MASK_COLOUR)
+    return grey
+
+
+def _one_image(images: Any, index: int, n: int) -> Any:
+    """Image ``index`` of the batch ``images`` (of ``n``), or ``images`` when it is one image."""
+    if np.ndim(images) != 4:
+        return images
+    if len(images) != n:
+        raise ValueError(
+            f"`images` holds {len(images)} images for a result of {n}: pass the batch the result "
+            "was computed from, or the one image `index`"
+        )
+    return images[index]
+
+
+def plot_iterations(
+    result: AugmentationResult,
+    images: Any,
+    index: int = 0,
+    *,
+    title: str | None = None,
+    max_columns: int = 6,
+    cmap: str = "inferno",
+) -> Figure:
+    r"""The loop on one image, step by step (needs ``keep_history=True``).
+
+    Top row: the input with its score, each map :math:`M^t` with its weight
+    :math:`e^{-\alpha t}` (two significant digits), and the augmented map over the image. Bottom
+    row: the image after the last step, each inpainted mask :math:`B^t` (magenta over the grey
+    image, with the share of pixels it covers and the score after inpainting it), and the initial
+    map :math:`M^1` over the image. Colour bars give the scale of the maps (each normalised by its
+    99.5th percentile of ``|M^t|``, see :func:`normalize_map`) and of the overlays.
+
+    Args:
+        result (AugmentationResult): the output of ``explain(...)`` with ``keep_history=True``.
+        images (Tensor or array): the batch the result was computed from, ``(N, C, H, W)``
+            (image ``index`` is drawn), or the one image to draw, ``(C, H, W)`` tensor or
+            ``(H, W, C)`` / ``(H, W)`` array.
+        index (int, optional): which image of the result. Default: 0.
+        title (str, optional): what the figure shows, e.g. the method's name; the figure's title
+            adds the image index, its number of maps, stop reason and the threshold.
+            Default: None.
         max_columns (int, optional): at most this many steps are drawn (the first ones and the
             last). Default: 6.
+        cmap (str, optional): matplotlib colormap of the maps. Default: ``"inferno"``.
 
     Returns:
         matplotlib.figure.Figure
+
+    Raises:
+        ValueError: ``result`` has no history, or ``images`` is a batch of another size.
+        IndexError: ``index`` outside the result.
     """
     if result.maps is None or result.masks is None:
         raise ValueError("`result` has no history: run explain(...) with keep_history=True")
+    n = len(result)
+    if not -n <= index < n:
+        raise IndexError(f"`index` {index} out of range for a result of {n} images")
+    index %= n
+    image = _one_image(images, index, n)
     maps, masks = result.maps[index], result.masks[index]
+    scores = result.scores[index]
     total = int(maps.shape[0])
     # The first steps, and the last one when they do not all fit.
     shown_steps = (
-        list(range(total))
-        if total <= max_columns
-        else [
-            *range(max_columns - 1),
-            total - 1,
-        ]
+        list(range(total)) if total <= max_columns else [*range(max_columns - 1), total - 1]
     )
     cols = len(shown_steps) + 2
-    fig, axes = plt.subplots(2, cols, figsize=(2.2 * cols, 4.6), squeeze=False)
+    fig, axes = plt.subplots(
+        2, cols, figsize=(2.3 * cols + 1.2, 5.2), squeeze=False, layout="constrained"
+    )
     shown = to_display_image(image)
     axes[0, 0].imshow(shown)
-    axes[0, 0].set_title(f"input\nscore {float(result.scores[index][0]):.3f}", fontsize=9)
-    axes[1, 0].imshow(to_display_image(result.inpainted[index]))
-    axes[1, 0].set_title(f"after {int(result.iterations[index])} steps", fontsize=9)
+    axes[0, 0].set_title(f"input\nscore {float(scores[0]):.4g}", fontsize=9)
+    # On the input's scale, so that what inpainting removed is not stretched into view.
+    raw, inpainted = _np(image), result.inpainted[index]
+    same_image = raw.size == inpainted.numel()
+    scale = (float(raw.min()), float(raw.max())) if same_image else None
+    axes[1, 0].imshow(to_display_image(inpainted, scale))
+    axes[1, 0].set_title(f"after {total} step{'' if total == 1 else 's'}", fontsize=9)
+    heat = None
     for column, t in enumerate(shown_steps, start=1):
-        weight = np.exp(-result.alpha * (t + 1))
-        axes[0, column].imshow(normalize_map(maps[t]), cmap="inferno")
-        axes[0, column].set_title(f"$M^{{{t + 1}}}$ (w={weight:.2f})", fontsize=9)
-        outline = shown.copy()
-        outline[_np(masks[t]).squeeze() > 0] = (0.0, 1.0, 0.3)
-        axes[1, column].imshow(outline)
-        score = (
-            float(result.scores[index][t + 1])
-            if len(result.scores[index]) > t + 1
-            else float("nan")
+        weight = math.exp(-result.alpha * (t + 1))
+        heat = axes[0, column].imshow(normalize_map(maps[t]), cmap=cmap, vmin=0.0, vmax=1.0)
+        axes[0, column].set_title(f"$M^{{{t + 1}}}$  w={weight:.2g}", fontsize=9)
+        mask = _np(masks[t]).squeeze() > 0
+        axes[1, column].imshow(mask_overlay(shown, mask))
+        score = float(scores[t + 1]) if len(scores) > t + 1 else math.nan
+        axes[1, column].set_title(
+            f"$B^{{{t + 1}}}$ ({100 * mask.mean():.2g}% px)\n-> score {score:.4g}", fontsize=9
         )
-        axes[1, column].set_title(f"$B^{{{t + 1}}}$ -> score {score:.3f}", fontsize=9)
-    axes[0, -1].imshow(overlay(image, result.augmented[index]))
+    axes[0, -1].imshow(overlay(image, result.augmented[index], cmap=cmap))
     axes[0, -1].set_title("augmented", fontsize=9)
-    axes[1, -1].imshow(overlay(image, result.initial[index]))
+    axes[1, -1].imshow(overlay(image, result.initial[index], cmap=cmap))
     axes[1, -1].set_title("initial ($M^1$)", fontsize=9)
     for ax in axes.flat:
-        ax.axis("off")
-    fig.suptitle(f"stop reason: {result.stop_reason[index]}", fontsize=10)
-    fig.tight_layout()
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if heat is not None:
+        fig.colorbar(heat, ax=axes[0, 1:-1], shrink=0.8, label="$|M^t|$ / 99.5th pct")
+    overlay_scale = ScalarMappable(norm=Normalize(0.0, 1.0), cmap=cmap)
+    fig.colorbar(overlay_scale, ax=axes[:, -1], shrink=0.6, label="map / 99.5th pct (overlay)")
+    about = (
+        f"image {index}: {total} map{'' if total == 1 else 's'}, stop reason "
+        f"{result.stop_reason[index]}, threshold {result.threshold:.4g}"
+    )
+    fig.suptitle(about if title is None else f"{title} — {about}", fontsize=10)
     return fig
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 from captum.attr import LayerActivation, NoiseTunnel, Saliency
-from helpers import BlobScore
+from helpers import BlobScore, blob_image
 
 from captum_iterative import CallableAttribution, IterativeAugmentation
-from captum_iterative.explainers import accepts_target, as_attribution
+from captum_iterative.explainers import accepts_target, as_attribution, loop_target
 
 
 def test_callable_attribution_returns_tensors_on_the_inputs_device(blob_model: BlobScore) -> None:
@@ -57,3 +57,32 @@ def test_accepts_target(blob_model: BlobScore) -> None:
     assert accepts_target(CallableAttribution(lambda x, target: x, blob_model))
     loop = IterativeAugmentation(Saliency(blob_model), threshold=0.0)
     assert accepts_target(loop)
+
+
+class NamedTargets(Saliency):
+    """Saliency whose targets are names; the loop reads them through its ``loop_target``."""
+
+    def __init__(self, model: BlobScore) -> None:
+        super().__init__(model)
+        self.calls: list[tuple[object, int]] = []
+
+    def loop_target(self, target: object, inputs: torch.Tensor, extra: object) -> object:
+        self.calls.append((target, inputs.shape[0]))
+        return {"abnormal": 0}[target]  # type: ignore[index]
+
+
+def test_an_explainer_may_read_the_target_once_per_call(blob_model: BlobScore) -> None:
+    x = blob_batch_of_two()
+    named = NamedTargets(blob_model)
+    assert loop_target(Saliency(blob_model), "kept as is", x, None) == "kept as is"
+    assert loop_target(named, "abnormal", x, None) == 0
+    named.calls.clear()
+    ours = IterativeAugmentation(named, threshold=0.3, max_iter=3).explain(x, target="abnormal")
+    plain = IterativeAugmentation(Saliency(blob_model), threshold=0.3, max_iter=3).explain(x, 0)
+    assert named.calls == [("abnormal", 2)]  # once, before the first step, for the whole batch
+    assert ours.iterations.tolist() == plain.iterations.tolist() == [2, 1]
+    torch.testing.assert_close(ours.augmented, plain.augmented, rtol=0, atol=0)
+
+
+def blob_batch_of_two() -> torch.Tensor:
+    return torch.stack([blob_image([0.9, 0.8], seed=0), blob_image([0.9], seed=1)])

@@ -5,7 +5,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from importlib.metadata import requires
+from importlib.metadata import PackageNotFoundError, requires
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).parents[1]
 
 EXTRAS = {
     "quantus": "quantus",
@@ -34,3 +40,22 @@ def test_importing_the_package_and_its_integrations_imports_no_extra() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_gradcam_extra_brings_no_second_opencv() -> None:
+    # pyproject.toml itself: the installed metadata may be that of another checkout.
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert any(r.startswith("opencv-python-headless") for r in project["dependencies"])
+    (spec,) = project["optional-dependencies"]["gradcam"]
+    gradcam = Requirement(spec)
+    # grad-cam 1.5.0 to 1.5.5 required opencv-python, 1.5.7 opencv-python-headless (1.5.6 was
+    # never released): pip install --dry-run --report of each version's metadata.
+    assert gradcam.name == "grad-cam" and gradcam.specifier.contains("1.5.7")
+    assert not any(gradcam.specifier.contains(v) for v in ("1.5.0", "1.5.4", "1.5.5"))
+    try:
+        installed = requires("grad-cam") or []
+    except PackageNotFoundError:
+        return
+    opencvs = {Requirement(r).name for r in installed if Requirement(r).name.startswith("opencv")}
+    assert opencvs == {"opencv-python-headless"}

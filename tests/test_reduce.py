@@ -95,3 +95,28 @@ def test_volume_layer_maps_are_upsampled_trilinearly() -> None:
         reduce_attribution(torch.rand(2, 3, 4, 5), (6, 8, 10))
     with pytest.raises(TypeError, match="input_size"):
         reduce_attribution(layer, (6, 8, 10, 12))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["abs_max", "abs_sum", "sum", "max", "mean"])
+def test_which_reductions_keep_the_sign_for_captums_visualization(name: str) -> None:
+    # What docs/integrations.md ("Signs") says, checked against Captum's own visualization.
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from captum.attr import visualization as viz
+
+    signed = name in ("sum", "max", "mean")
+    torch.manual_seed(0)
+    attribution = torch.randn(1, 3, 16, 16, dtype=torch.float64)
+    attribution[:, :, :4] = -1.0  # every channel negative there: even "max" is negative
+    maps = reduce_attribution(attribution, (16, 16), name)
+    assert bool((maps < 0).any()) == signed
+    hwc = maps[0].permute(1, 2, 0).numpy()
+
+    def draw(sign: str) -> None:
+        viz.visualize_image_attr(hwc, method="heat_map", sign=sign, use_pyplot=False)
+
+    for sign in ("absolute_value", "positive", *(("all", "negative") if signed else ())):
+        draw(sign)
+    if not signed:
+        with pytest.raises(AssertionError, match="Cannot normalize by scale factor = 0"):
+            draw("negative")

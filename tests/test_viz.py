@@ -12,8 +12,9 @@ import torch
 from captum.attr import Saliency
 from helpers import BlobScore, blob_image
 
-from captum_iterative import IterativeAugmentation
+from captum_iterative import AugmentationResult, IterativeAugmentation
 from captum_iterative.viz import (
+    mask_overlay,
     normalize_map,
     overlay,
     plot_augmented_evidence,
@@ -61,6 +62,69 @@ def test_step_figure_shows_first_and_last_steps() -> None:
         plot_iterations(
             IterativeAugmentation(Saliency(model), threshold=0.3).explain(images), images[0]
         )
+
+
+@pytest.fixture(scope="module")
+def two_images() -> tuple[torch.Tensor, AugmentationResult]:
+    """Two images (six blobs: 6 maps; two blobs: 2 maps) explained with a steep decay."""
+    images = torch.stack(
+        [blob_image([0.9, 0.88, 0.86, 0.84, 0.82, 0.8], seed=0), blob_image([0.9, 0.7], seed=1)]
+    )
+    explainer = IterativeAugmentation(
+        Saliency(BlobScore().double().eval()), threshold=0.3, alpha=2.0, keep_history=True
+    )
+    return images, explainer.explain(images)
+
+
+def test_step_figure_of_a_batch_draws_the_image_index(
+    two_images: tuple[torch.Tensor, AugmentationResult],
+) -> None:
+    images, result = two_images
+    assert result.iterations.tolist() == [6, 2]
+    # The batch used to reach imshow as it was: TypeError: Invalid shape (2, 3, 48, 48).
+    fig = plot_iterations(result, images, 1, title="Saliency")
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), to_display_image(images[1]))
+    assert fig.get_suptitle() == ("Saliency — image 1: 2 maps, stop reason normal, threshold 0.3")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert any("M^{2}" in t for t in titles) and not any("M^{3}" in t for t in titles)
+    # The one image, as before, draws the same figure.
+    alone = plot_iterations(result, images[1], index=-1, title="Saliency")
+    assert [ax.get_title() for ax in alone.axes] == titles
+    with pytest.raises(ValueError, match="`images` holds 1 images for a result of 2"):
+        plot_iterations(result, images[:1], 1)
+    with pytest.raises(IndexError, match="`index` 2 out of range"):
+        plot_iterations(result, images, 2)
+
+
+def test_step_figure_weights_keep_significant_digits_and_the_scales_have_colour_bars(
+    two_images: tuple[torch.Tensor, AugmentationResult],
+) -> None:
+    images, result = two_images
+    fig = plot_iterations(result, images, 0, max_columns=3)
+    titles = [ax.get_title() for ax in fig.axes]
+    # exp(-2 * 6) = 6.1e-6 was printed w=0.00
+    assert "$M^{6}$  w=6.1e-06" in titles and "$M^{1}$  w=0.14" in titles
+    assert not any("w=0.00" in t for t in titles)
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert "$|M^t|$ / 99.5th pct" in labels and "map / 99.5th pct (overlay)" in labels
+    # Three blobs are left after two of the six maps' blobs were inpainted; the last mask
+    # panel reports the score after its own step.
+    assert f"-> score {float(result.scores[0][-1]):.4g}" in titles[-4]
+
+
+def test_mask_overlay_paints_masked_pixels_apart_from_the_grey_image() -> None:
+    image = torch.rand(3, 20, 24)
+    mask = torch.zeros(1, 20, 24, dtype=torch.bool)
+    mask[0, 5:8, 3:9] = True
+    drawn = mask_overlay(image, mask)
+    saturation = drawn.max(axis=-1) - drawn.min(axis=-1)
+    inside = mask[0].numpy()
+    # Grey outside the mask, a saturated colour inside (0.85 of magenta's full saturation),
+    # whatever the image's own colours.
+    np.testing.assert_allclose(saturation[~inside], 0.0, atol=1e-12)
+    np.testing.assert_allclose(saturation[inside], 0.85, atol=1e-6)
+    with pytest.raises(ValueError, match="`mask`"):
+        mask_overlay(image, mask[:, :10])
 
 
 def test_augmented_evidence_shows_the_later_maps_share() -> None:

@@ -37,6 +37,19 @@ def test_each_warning_once_shows_the_first_of_each_as_it_happens() -> None:
     ]
 
 
+def test_each_warning_once_over_blocks_that_share_what_was_shown() -> None:
+    seen: set[tuple[type[Warning], str]] = set()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            with each_warning_once(seen):  # e.g. once per process: one set for every call
+                warnings.warn("shared", UserWarning, stacklevel=1)
+            with each_warning_once():  # a set of its own: once per block
+                warnings.warn("own", UserWarning, stacklevel=1)
+    assert _messages(caught) == ["shared", "own", "own", "own"]
+    assert seen == {(UserWarning, "shared")}
+
+
 def test_deduplicated_warnings_replays_each_distinct_warning_once_at_the_end() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

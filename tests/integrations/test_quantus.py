@@ -8,12 +8,13 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from captum.attr import LayerGradCam, Saliency
+from captum.attr import IntegratedGradients, LayerGradCam, Saliency
 from helpers import BlobScore, blob_image
 from torch import nn
 
 from captum_iterative import IterativeAugmentation
 from captum_iterative.integrations import QUANTUS_ONLY_KEYWORDS, explain_func
+from captum_iterative.integrations import quantus as quantus_adapter
 
 TH = 0.3
 INTENSITIES = [[0.9, 0.8], [0.95], []]  # the last image is predicted normal
@@ -120,6 +121,121 @@ def test_bad_arguments(blob_model: BlobScore) -> None:
         explain_func(lambda t: t, x, y, threshold=TH)  # type: ignore[arg-type]
 
 
+def test_xai_lib_kwargs_are_the_constructor_keywords_as_in_quantus_explain(
+    blob_model: BlobScore,
+) -> None:
+    x, y, _ = batch()
+    first, second = SmallNet().eval(), SmallNet().eval()
+    with torch.no_grad():
+        second.features[0].weight.add_(torch.randn_like(second.features[0].weight))
+    common = {"threshold": -1e9, "max_iter": 2}
+    for model in (first, second):  # second: a randomised copy, as MPRT passes
+        factory = explain_func(
+            model, x, y, method=lambda m: LayerGradCam(m, m.features[2]), **common
+        )
+        # xai_lib_kwargs were dropped, so LayerGradCam(model) failed: missing `layer`.
+        for layer in ("features.2", "model.features[2]", model.features[2]):
+            by_name = explain_func(
+                model, x, y, method="LayerGradCam", xai_lib_kwargs={"layer": layer}, **common
+            )
+            np.testing.assert_array_equal(by_name, factory)
+    # A constructor keyword that changes the maps: Captum's own result, not the default's.
+    ig = {"threshold": TH, "max_iter": 2, "attribute_kwargs": {"n_steps": 4}}
+    plain = explain_func(
+        blob_model,
+        x,
+        y,
+        method="IntegratedGradients",
+        xai_lib_kwargs={"multiply_by_inputs": False},
+        **ig,
+    )
+    expected = explain_func(
+        blob_model,
+        x,
+        y,
+        method=lambda m: IntegratedGradients(m, multiply_by_inputs=False),
+        **ig,
+    )
+    np.testing.assert_array_equal(plain, expected)
+    default = explain_func(blob_model, x, y, method="IntegratedGradients", **ig)
+    assert not np.allclose(plain, default)
+
+
+def test_keywords_in_the_wrong_place_name_the_right_one(blob_model: BlobScore) -> None:
+    x, y, _ = batch()
+    ig = {"method": "IntegratedGradients", "threshold": TH}
+    # It failed with "__init__() got an unexpected keyword argument 'n_steps'".
+    with pytest.raises(
+        TypeError, match=r"'n_steps'.*IntegratedGradients\.attribute.*`attribute_kwargs`"
+    ):
+        explain_func(blob_model, x, y, n_steps=5, **ig)
+    with pytest.raises(TypeError, match=r"'multiply_by_inputs'.*constructor.*`xai_lib_kwargs`"):
+        explain_func(blob_model, x, y, multiply_by_inputs=False, **ig)
+    with pytest.raises(TypeError, match=r"constructor: pass it in the factory"):
+        explain_func(
+            blob_model,
+            x,
+            y,
+            threshold=TH,
+            method=lambda m: IntegratedGradients(m),
+            multiply_by_inputs=False,
+        )
+    with pytest.raises(TypeError, match=r"`xai_lib_kwargs` holds 'n_steps'.*`attribute_kwargs`"):
+        explain_func(blob_model, x, y, xai_lib_kwargs={"n_steps": 5}, **ig)
+    with pytest.raises(TypeError, match=r"'max_itr'.*IterativeAugmentation: .*max_iter"):
+        explain_func(blob_model, x, y, max_itr=3, **ig)
+    with pytest.raises(ValueError, match="a factory `method` builds its explainer itself"):
+        explain_func(
+            blob_model,
+            x,
+            y,
+            threshold=TH,
+            method=lambda m: Saliency(m),
+            xai_lib_kwargs={"layer": "conv"},
+        )
+    net = SmallNet()
+    grad_cam = {"method": "LayerGradCam", "threshold": TH}
+    with pytest.raises(ValueError, match="not a module of the model Quantus passed"):
+        explain_func(net, x, y, xai_lib_kwargs={"layer": SmallNet().features[2]}, **grad_cam)
+    with pytest.raises(ValueError, match=r"'features\.9' names no module of the model"):
+        explain_func(net, x, y, xai_lib_kwargs={"layer": "features.9"}, **grad_cam)
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """explain_func shows each warning once per process: start this test with none shown."""
+    monkeypatch.setattr(quantus_adapter, "_SHOWN_WARNINGS", set())
+
+
+def test_quantus_settings_the_loop_does_not_apply_are_named(
+    blob_model: BlobScore, fresh_warnings: None
+) -> None:
+    x, y, _ = batch()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        explain_func(blob_model, x, y, threshold=TH, softmax=False, xai_lib="captum")
+        explain_func(blob_model, x, y, threshold=TH, channel_first=True, reduce_axes=None)
+    assert [str(w.message) for w in caught] == []
+    with pytest.warns(UserWarning, match=r"`softmax=True` is not applied.*score='softmax'"):
+        explain_func(blob_model, x, y, threshold=TH, softmax=True)
+    with pytest.warns(UserWarning, match=r"`reduce_axes=\(1,\)` is not applied.*channel_reduction"):
+        explain_func(blob_model, x, y, threshold=TH, reduce_axes=(1,))
+
+
+def _hook_notes(caught: list[warnings.WarningMessage]) -> int:
+    return sum("Setting backward hooks on ReLU" in str(w.message) for w in caught)
+
+
+def test_the_loops_warnings_show_once_per_process(fresh_warnings: None) -> None:
+    x, y, _ = batch()
+    net = SmallNet().eval()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):  # as Quantus calls it: once per batch
+            explain_func(net, x, y, method="GuidedBackprop", threshold=-1e9, max_iter=2)
+    assert _hook_notes(caught) == 1  # it was once per call
+
+
 # -- with Quantus -------------------------------------------------------------------------------
 
 
@@ -198,3 +314,23 @@ def test_mprt_sees_the_randomised_model(quantus) -> None:  # type: ignore[no-unt
 
     trapped = metric(**call, explain_func=closed_over)
     assert all(v == pytest.approx(1.0) for k in layers for v in trapped[k])
+
+
+def test_captums_hook_note_shows_once_under_a_quantus_metric(quantus, fresh_warnings: None) -> None:  # type: ignore[no-untyped-def]
+    x, y, s = batch()
+    metric = _metric(quantus, "AttributionLocalisation")
+    kwargs = {"method": "GuidedBackprop", "threshold": -1e9, "max_iter": 2}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for maps in ("initial", "augmented"):
+            metric(
+                model=SmallNet().eval(),
+                x_batch=x,
+                y_batch=y,
+                s_batch=s,
+                device="cpu",
+                batch_size=1,
+                explain_func=explain_func,
+                explain_func_kwargs={**kwargs, "maps": maps},
+            )
+    assert _hook_notes(caught) == 1  # it was once per batch: 6 here
