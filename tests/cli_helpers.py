@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -9,10 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from captum_iterative.cli import main
+from captum_iterative.cli import TORCHRUN_ENV, main
 from captum_iterative.fundus.models import create_classifier
 
 SIZE = 64
+#: The source checkout these tests belong to (put first on the subprocesses' PYTHONPATH).
+REPO = Path(__file__).resolve().parents[1]
 
 
 FAST = ["--size", str(SIZE), "--max-iter", "2", "--device", "cpu", "--no-progress"]
@@ -72,3 +77,31 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
 
 def arch_args(ws: dict[str, Path], threshold: float = -1000.0) -> list[str]:
     return ["--arch", "vgg_tiny", "--weights", str(ws["weights"]), "--threshold", str(threshold)]
+
+
+def console_command(args: list[object]) -> list[str]:
+    """The installed console script ``captum-iterative`` (beside this Python) with ``args``."""
+    script = Path(sys.executable).with_name("captum-iterative")
+    assert script.is_file(), f"the console script is not installed beside {sys.executable}"
+    return [str(script), *map(str, args)]
+
+
+def console_env(**extra: str) -> dict[str, str]:
+    """This environment for a plain process of this checkout: no torchrun variables."""
+    env = {**os.environ, **extra}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    for name in TORCHRUN_ENV:  # set by an outer torchrun, if any
+        env.pop(name, None)
+    return env
+
+
+def run_console(args: list[object], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run ``captum-iterative *args`` in a subprocess through the console script."""
+    return subprocess.run(
+        console_command(args),
+        env=console_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

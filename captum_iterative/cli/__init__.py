@@ -19,9 +19,11 @@ rank 0 writes the manifest. Launched plainly, the same command runs as one proce
 is explained independently of the others in its batch, so a sharded run writes the same files as
 a single-process run.
 
-Every file is written to a hidden temporary name in its final folder and renamed when complete,
-so an interrupted run never leaves a half-written output; ``--resume`` removes such leftovers
-and computes only the missing files (refusing files made with other settings),
+Every file is written to a hidden temporary name of this program's own
+(``.captum-iterative-<pid>-<random>.tmp.<ext>``) in its final folder and renamed when complete, so
+an interrupted run never leaves a half-written output; each run removes such temporary files of
+its own and nothing else; ``--resume`` computes only the missing files (refusing files made with
+other settings),
 ``--overwrite`` replaces existing files, and without either a folder that already holds outputs
 of the run is refused. SIGTERM (preemption) is handled like Ctrl-C: the completed files stay,
 the manifest records them and the exit status is 143 (130 for SIGINT).

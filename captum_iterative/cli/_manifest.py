@@ -71,11 +71,12 @@ def build_manifest(
     group: Group,
     items: Sequence[Item],
     tallies: Sequence[Tally],
-    leftovers: int,
+    temporary_files_removed: int,
     interrupted: str | None = None,
 ) -> dict[str, Any]:
-    """The run's record; ``interrupted`` names the signal that stopped it early, if any (the
-    counts are then what was completed)."""
+    """The run's record; ``temporary_files_removed`` counts the temporary files of this
+    program's interrupted runs removed at the start; ``interrupted`` names the signal that
+    stopped it early, if any (the counts are then what was completed)."""
     ranks = [tally.counts() for tally in tallies]
     done = sum(r["done"] for r in ranks)
     busy = sum(r["seconds"] for r in ranks)
@@ -114,7 +115,7 @@ def build_manifest(
             "skipped": sum(r["skipped"] for r in ranks),
             "failed": sum(r["failed"] for r in ranks),
             "seconds_per_image": round(busy / done, 4) if done else None,
-            "leftovers_removed": leftovers,
+            "temporary_files_removed": temporary_files_removed,
         },
         "failures": [f for tally in tallies for f in tally.failures],
         "warnings": [w for tally in tallies for w in tally.warnings],

@@ -1,11 +1,8 @@
-"""Writing outputs: writable folders, leftovers of interrupted writes, overlays, JSON files."""
+"""Writing outputs: writable folders, overlays, JSON files."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +10,13 @@ import cv2
 import numpy as np
 
 from captum_iterative._argparse import UsageError
-from captum_iterative._files import TEMP_GLOB, atomic_write_bytes
+from captum_iterative._files import atomic_write_bytes, temporary_file
 from captum_iterative.viz import overlay, to_display_image
 
 __all__ = [
     "check_writable",
     "overlay_image",
     "png_bytes",
-    "remove_leftovers",
     "write_json",
 ]
 
@@ -28,23 +24,9 @@ __all__ = [
 def check_writable(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-probe.", suffix=".tmp.json", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
+        temporary_file(folder).unlink()
     except OSError as error:
         raise UsageError(f"output folder {folder} is not writable: {error}") from error
-
-
-def remove_leftovers(folders: Sequence[Path]) -> int:
-    """Delete the hidden temporary files of interrupted writes; returns how many."""
-    removed = 0
-    for folder in folders:
-        if not folder.is_dir():
-            continue
-        for path in folder.glob(TEMP_GLOB):
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed
 
 
 def overlay_image(image: np.ndarray, initial: np.ndarray, augmented: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from captum_iterative._argparse import UsageError, positive_float
+from captum_iterative._files import remove_temporary_files
 from captum_iterative.cli._classifier import check_combinations, load_classifier_option
 from captum_iterative.cli._distributed import signal_name, start_group, stop_group
 from captum_iterative.cli._explain_run import ExplainRun, process_batch
@@ -30,7 +31,7 @@ from captum_iterative.cli._options import (
     add_data_options,
     add_loop_options,
 )
-from captum_iterative.cli._outputs import check_writable, remove_leftovers, write_json
+from captum_iterative.cli._outputs import check_writable, write_json
 from captum_iterative.io import IMAGE_SUFFIXES
 
 __all__ = ["add_explain_parser", "run_explain"]
@@ -91,9 +92,8 @@ def add_explain_parser(subparsers: Any) -> None:
     mode.add_argument(
         "--resume",
         action="store_true",
-        help="keep existing outputs, compute only the missing ones and remove the temporary "
-        "files of an interrupted run; outputs made with other settings are refused "
-        "(default: off)",
+        help="keep existing outputs and compute only the missing ones; outputs made with "
+        "other settings are refused (default: off)",
     )
     mode.add_argument(
         "--overwrite",
@@ -157,9 +157,11 @@ def run_explain(args: argparse.Namespace) -> int:
                 raise UsageError(where + message)
         assert not isinstance(setup, str)
         run, items = setup
-        leftovers = 0
+        removed = 0
         if group.rank == 0:
-            leftovers = remove_leftovers([args.out, *(args.out / m for m in run.config.methods)])
+            removed = remove_temporary_files(
+                [args.out, *(args.out / m for m in run.config.methods)]
+            )
         group.barrier()
         mine = items[group.rank :: group.world]
         tally = Tally(rank=group.rank, images=len(mine))
@@ -190,7 +192,7 @@ def run_explain(args: argparse.Namespace) -> int:
             # No collective here: the other processes may be stopping too, or still at work.
             name = f"manifest.rank{group.rank}.json" if group.distributed else MANIFEST
             manifest = build_manifest(
-                args, run, group, items, [tally], leftovers, interrupted=signal_name(interrupt)
+                args, run, group, items, [tally], removed, interrupted=signal_name(interrupt)
             )
             write_json(args.out / name, manifest)
             raise
@@ -198,7 +200,7 @@ def run_explain(args: argparse.Namespace) -> int:
         bar.close()
         tallies = group.gather(tally)
         if group.rank == 0:
-            manifest = build_manifest(args, run, group, items, tallies, leftovers)
+            manifest = build_manifest(args, run, group, items, tallies, removed)
             write_json(args.out / MANIFEST, manifest)
             for partial in args.out.glob("manifest.rank*.json"):  # of an interrupted torchrun
                 partial.unlink(missing_ok=True)

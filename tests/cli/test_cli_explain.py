@@ -49,7 +49,7 @@ def test_explain_folder_writes_maps_overlays_and_manifest(
         "skipped": 0,
         "failed": 0,
         "seconds_per_image": None,
-        "leftovers_removed": 0,
+        "temporary_files_removed": 0,
     }
     assert manifest["world_size"] == 1 and manifest["backend"] is None
     assert manifest["failures"] == []

@@ -45,14 +45,14 @@ def test_resume_after_a_killed_run(
     (folder / "img2.png").unlink()  # killed between the maps and the overlay
     (folder / "img3.npz").unlink()
     (folder / "img3.png").unlink()
-    (folder / ".img3.k2j3h.tmp.npz").write_bytes(b"half a file")
-    (out / ".manifest.x1.tmp.json").write_bytes(b"{")
+    (folder / ".captum-iterative-4242-k2j3h8ab.tmp.npz").write_bytes(b"half a file")
+    (out / ".captum-iterative-4242-x1y2z3ab.tmp.json").write_bytes(b"{")
     kept = {p: p.stat().st_mtime_ns for p in folder.iterdir()}
 
     code, stdout, err = run_cli([*base, "--out", out, "--resume"], capsys)
     assert code == 0, err
     assert "3 done, 1 skipped, 0 failed" in stdout
-    assert sorted(p.name for p in out.rglob(".*")) == []
+    assert sorted(p.name for p in out.rglob(".captum-iterative-*.tmp*")) == []
     # The overlay of recomputed maps is redrawn (img1.png), so it always shows its .npz.
     for path, mtime in kept.items():
         if path.exists() and not path.name.startswith(".") and path.name != "img1.png":
@@ -64,7 +64,7 @@ def test_resume_after_a_killed_run(
             ref / "guided_backprop" / f"img{k}.png"
         ).read_bytes()
     manifest = json.loads((out / MANIFEST).read_text())
-    assert manifest["totals"]["leftovers_removed"] == 2
+    assert manifest["totals"]["temporary_files_removed"] == 2
     assert manifest["settings"]["resume"] is True
 
 

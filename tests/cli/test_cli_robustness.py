@@ -355,8 +355,9 @@ def test_a_signal_mid_run_keeps_what_was_completed(
     folder = out / "guided_backprop"
 
     def completed() -> list[str]:
-        # Files being written are hidden temporary names that keep the suffix (".img0.X.tmp.png"),
-        # and pathlib's glob matches them: count only the renamed, completed ones.
+        # Files being written are hidden temporary names that keep the suffix
+        # (".captum-iterative-<pid>-<random>.tmp.png"), and pathlib's glob matches them: count
+        # only the renamed, completed ones.
         return sorted(p.stem for p in folder.glob("*.png") if not p.name.startswith("."))
 
     deadline = time.monotonic() + 120
