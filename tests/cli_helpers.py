@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -105,3 +107,37 @@ def run_console(args: list[object], timeout: float = 300) -> subprocess.Complete
         timeout=timeout,
         check=False,
     )
+
+
+def _default_sigint() -> None:
+    # A test run started in the background (nohup, `&` without job control, some CI runners)
+    # inherits SIGINT as ignored, and Python then installs no Ctrl-C handler, as a background
+    # job should. The default disposition is what a terminal's Ctrl-C meets.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_console(args: list[object]) -> subprocess.Popen[str]:
+    """Start ``captum-iterative *args`` through the console script; stdout and stderr piped."""
+    return subprocess.Popen(
+        console_command(args),
+        env=console_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,
+    )
+
+
+def completed_overlays(folder: Path) -> list[str]:
+    """Identifiers of the completed overlays in a method folder (files being written are hidden
+    temporary names that keep the suffix, which pathlib's glob matches too)."""
+    return sorted(p.stem for p in folder.glob("*.png") if not p.name.startswith("."))
+
+
+def wait_for_overlay(process: subprocess.Popen[str], folder: Path, timeout: float = 120) -> None:
+    """Wait until ``process`` has completed an overlay in ``folder``; it must still be running."""
+    deadline = time.monotonic() + timeout
+    while not completed_overlays(folder):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"no overlay in {folder} after {timeout} s"
+        time.sleep(0.02)

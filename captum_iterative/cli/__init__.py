@@ -56,7 +56,7 @@ from captum_iterative.cli._distributed import (
     sigterm_interrupts,
     torchrun_place,
 )
-from captum_iterative.cli._inputs import MANIFEST
+from captum_iterative.cli._inputs import MANIFEST, OUTPUT_MARKER
 from captum_iterative.cli._options import PROG
 from captum_iterative.cli.bench import BENCHMARKS, BENCHMARKS_FOLDER, add_bench_parser, run_bench
 from captum_iterative.cli.evaluate import add_evaluate_parser, run_evaluate
@@ -66,6 +66,7 @@ __all__ = [
     "BENCHMARKS",
     "BENCHMARKS_FOLDER",
     "MANIFEST",
+    "OUTPUT_MARKER",
     "PROG",
     "TORCHRUN_ENV",
     "ArgumentParser",

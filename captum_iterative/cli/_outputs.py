@@ -1,8 +1,13 @@
-"""Writing outputs: writable folders, overlays, JSON files."""
+"""Writing outputs: the output folder's marker and lock, writable folders, overlays, JSON."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +16,58 @@ import numpy as np
 
 from captum_iterative._argparse import UsageError
 from captum_iterative._files import atomic_write_bytes, temporary_file
+from captum_iterative.cli._inputs import OUTPUT_MARKER
+from captum_iterative.cli._options import PROG
 from captum_iterative.viz import overlay, to_display_image
 
 __all__ = [
     "check_writable",
+    "claim_output",
     "overlay_image",
     "png_bytes",
     "write_json",
 ]
+
+
+@contextmanager
+def claim_output(folder: Path) -> Iterator[None]:
+    """Mark ``folder`` as this program's output and hold its lock while the block runs.
+
+    The marker :data:`OUTPUT_MARKER` is the first file made in the folder, so that
+    ``--recursive`` knows the folder's contents as outputs even when the run is killed before
+    its manifest. It is also the lock file: an exclusive ``fcntl.flock``, which the kernel
+    releases when the process ends in any way (SIGKILL and out-of-memory kills too). It is
+    left in place after the run (removing a lock file races with a process that has just
+    opened it).
+
+    Raises:
+        UsageError: the folder is not writable, or another process holds the lock. A file
+            system without locks (e.g. Lustre mounted without ``flock``) gets a warning line on
+            stderr instead, and the run goes on unlocked.
+    """
+    marker = folder / OUTPUT_MARKER
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(marker, os.O_RDONLY | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise UsageError(f"output folder {folder} is not writable: {error}") from error
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(
+                f"another {PROG} run is writing to {folder} (it holds the lock on {marker}); "
+                "wait for it to end, or choose another --out"
+            ) from None
+        except OSError as error:
+            print(
+                f"{PROG}: warning: cannot lock {marker} ({error.strerror}): a second run on "
+                f"{folder} would not be refused",
+                file=sys.stderr,
+            )
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def check_writable(folder: Path) -> None:

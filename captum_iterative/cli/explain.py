@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from captum_iterative.cli._options import (
     add_data_options,
     add_loop_options,
 )
-from captum_iterative.cli._outputs import check_writable, write_json
+from captum_iterative.cli._outputs import check_writable, claim_output, write_json
 from captum_iterative.io import IMAGE_SUFFIXES
 
 __all__ = ["add_explain_parser", "run_explain"]
@@ -116,10 +117,16 @@ def add_explain_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=run_explain)
 
 
-def _explain_setup(args: argparse.Namespace, device: torch.device) -> tuple[ExplainRun, list[Item]]:
+def _explain_setup(
+    args: argparse.Namespace, device: torch.device, claim: ExitStack | None
+) -> tuple[ExplainRun, list[Item]]:
+    """Everything a process checks and reads before the first image; with ``claim`` (rank 0),
+    ``--out`` is marked and locked until ``claim`` closes."""
     items, dataset = collect_items(args)
     classifier = load_classifier_option(args, device)
     run = ExplainRun(args, classifier, dataset, device)
+    if claim is not None:
+        claim.enter_context(claim_output(args.out))
     check_writable(args.out)
     if not (args.resume or args.overwrite):
         existing = run.existing(items)
@@ -143,10 +150,12 @@ def _explain_setup(args: argparse.Namespace, device: torch.device) -> tuple[Expl
 def run_explain(args: argparse.Namespace) -> int:
     check_combinations(args)
     group, device = start_group(args.device, args.timeout)
+    # rank 0 holds the lock of --out from its set-up to the end (for every process of the run)
+    claim = ExitStack()
     try:
         setup: tuple[ExplainRun, list[Item]] | str
         try:
-            setup = _explain_setup(args, device)
+            setup = _explain_setup(args, device, claim if group.rank == 0 else None)
         except (UsageError, OSError, ValueError) as caught:
             setup = str(caught)
         # Every process stops when any of them cannot start, so that none waits forever.
@@ -208,4 +217,5 @@ def run_explain(args: argparse.Namespace) -> int:
         failed = sum(len(t.failed) for t in tallies)
         return 1 if failed else 0
     finally:
+        claim.close()
         stop_group(group)

@@ -9,12 +9,8 @@ model input. Same tiny set-up as the other tests of ``tests/cli`` (64 px ``vgg_t
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -25,15 +21,16 @@ from cli_helpers import (
     FAST,
     arch_args,
     assert_one_line_error,
+    completed_overlays,
     run_cli,
     save_weights,
+    start_console,
+    wait_for_overlay,
     write_fundus_images,
 )
 
-from captum_iterative.cli import MANIFEST, TORCHRUN_ENV, main
+from captum_iterative.cli import MANIFEST, OUTPUT_MARKER, TORCHRUN_ENV, main
 from captum_iterative.fundus.models import create_classifier
-
-REPO = Path(__file__).resolve().parent.parent
 
 # -- usage errors reach the user --------------------------------------------------------------
 
@@ -311,10 +308,6 @@ def test_images_far_smaller_than_the_input_are_reported(
 # -- SIGTERM and SIGINT -----------------------------------------------------------------------
 
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_mid_run_keeps_what_was_completed(
     workspace: dict[str, Path],
@@ -335,35 +328,9 @@ def test_a_signal_mid_run_keeps_what_was_completed(
         *("explain", images, *arch_args(workspace), "--size", "64", "--max-iter", "20"),
         *("--device", "cpu", "--no-progress", "--out", out),
     ]
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
-    for name in TORCHRUN_ENV:
-        env.pop(name, None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "captum_iterative", *map(str, args)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # A test run started in the background (nohup, `&` without job control, some CI
-        # runners) inherits SIGINT as ignored, and Python then installs no Ctrl-C handler, as a
-        # background job should. The default disposition is what a terminal's Ctrl-C meets.
-        preexec_fn=_default_sigint,
-    )
+    process = start_console(args)
     folder = out / "guided_backprop"
-
-    def completed() -> list[str]:
-        # Files being written are hidden temporary names that keep the suffix
-        # (".captum-iterative-<pid>-<random>.tmp.png"), and pathlib's glob matches them: count
-        # only the renamed, completed ones.
-        return sorted(p.stem for p in folder.glob("*.png") if not p.name.startswith("."))
-
-    deadline = time.monotonic() + 120
-    while not completed() and time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        time.sleep(0.02)
+    wait_for_overlay(process, folder)
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=120)
 
@@ -371,10 +338,10 @@ def test_a_signal_mid_run_keeps_what_was_completed(
     name = signal.Signals(signum).name
     assert f"captum-iterative: interrupted by {name}" in stderr
     assert "Traceback" not in stderr
-    assert not list(out.rglob(".*"))  # no temporary file left
+    assert [p.name for p in out.rglob(".*")] == [OUTPUT_MARKER]  # no temporary file left
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["interrupted"] == name
-    pngs = completed()
+    pngs = completed_overlays(folder)
     assert 1 <= len(pngs) < 20
     assert manifest["totals"]["done"] == len(pngs)
     assert all((folder / f"{stem}.npz").is_file() for stem in pngs)
