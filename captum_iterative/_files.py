@@ -31,6 +31,7 @@ __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "file_sha256",
+    "format_bytes",
     "is_temporary_file",
     "load_torch_file",
     "remove_temporary_files",
@@ -122,6 +123,17 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def format_bytes(count: float) -> str:
+    """A byte count for people: ``"512 bytes"``, ``"1.5 KiB"``, ``"120.0 GiB"``."""
+    if count < 1024:
+        return f"{count:.0f} bytes"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        count /= 1024
+        if count < 1024 or unit == "TiB":
+            break
+    return f"{count:.1f} {unit}"
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

@@ -118,8 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             (``sys.argv[1:]``).
 
     Returns:
-        int: the exit status: 0 success, 1 some images failed (see the manifest), 2 a usage
-        error (one line on stderr), 130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM.
+        int: the exit status: 0 success, 1 some images failed (see the manifest) or the
+        manifest could not be written, 2 a usage error (one line on stderr), 130 interrupted
+        by SIGINT (Ctrl-C), 143 by SIGTERM.
     """
     parser = build_parser()
     args = parser.parse_args(argv)

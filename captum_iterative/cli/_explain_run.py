@@ -44,6 +44,9 @@ __all__ = ["UPSCALE_WARNING", "ExplainRun", "Loaded", "process_batch"]
 #: An image whose field of view is enlarged more than this many times on its way to the model
 #: input is reported with a warning (the model then sees mostly interpolation).
 UPSCALE_WARNING = 4.0
+#: Bytes allowed for the records beside the maps: an ``.npz``'s meta and zip headers, the
+#: manifest.
+_RECORD_BYTES = 64 * 1024
 
 
 @dataclass
@@ -151,6 +154,14 @@ class ExplainRun:
         """``(npz, png)`` output files of ``item`` by ``method``."""
         npz = explanation_path(self.out, method, item.id)
         return npz, npz.with_suffix(".png")
+
+    def image_bytes(self) -> int:
+        """About the most bytes one image's outputs take: per method an ``.npz`` of two
+        ``(S, S)`` float32 maps (compressed: at most their size) and an ``S x (3 S + 8)`` RGB
+        overlay (PNG: at most its raw size), with their records; and the manifest."""
+        side = self.classifier.size
+        per_method = 2 * 4 * side * side + 3 * side * (3 * side + 8) + _RECORD_BYTES
+        return len(self.config.methods) * per_method + _RECORD_BYTES
 
     def existing(self, items: Sequence[Item]) -> list[Path]:
         found = [

@@ -122,7 +122,8 @@ def build_manifest(
     }
 
 
-def summary_text(manifest: dict[str, Any], out: Path) -> str:
+def summary_text(manifest: dict[str, Any], out: Path, written: bool = True) -> str:
+    """The summary printed at the end; ``written`` says whether the manifest could be written."""
     totals = manifest["totals"]
     per_image = totals["seconds_per_image"]
     timing = "" if per_image is None else f"; {per_image:.3f} s per image per process"
@@ -139,5 +140,6 @@ def summary_text(manifest: dict[str, Any], out: Path) -> str:
                 for r in manifest["ranks"]
             )
         )
-    lines.append(f"  outputs under {out}; manifest {out / MANIFEST}")
+    manifest_note = f"manifest {out / MANIFEST}" if written else "no manifest (see the error)"
+    lines.append(f"  outputs under {out}; {manifest_note}")
     return "\n".join(lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,12 +16,13 @@ import cv2
 import numpy as np
 
 from captum_iterative._argparse import UsageError
-from captum_iterative._files import atomic_write_bytes, temporary_file
+from captum_iterative._files import atomic_write_bytes, format_bytes, temporary_file
 from captum_iterative.cli._inputs import OUTPUT_MARKER
 from captum_iterative.cli._options import PROG
 from captum_iterative.viz import overlay, to_display_image
 
 __all__ = [
+    "check_free_space",
     "check_writable",
     "claim_output",
     "overlay_image",
@@ -76,6 +78,17 @@ def check_writable(folder: Path) -> None:
         temporary_file(folder).unlink()
     except OSError as error:
         raise UsageError(f"output folder {folder} is not writable: {error}") from error
+
+
+def check_free_space(folder: Path, needed: int, what: str) -> None:
+    """Refuse a run whose output folder has less than ``needed`` bytes free (``what`` says
+    what they are for), before it computes anything."""
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise UsageError(
+            f"output folder {folder} has {format_bytes(free)} free, less than {what} need "
+            f"(about {format_bytes(needed)}); make room, or choose another --out"
+        )
 
 
 def overlay_image(image: np.ndarray, initial: np.ndarray, augmented: np.ndarray) -> np.ndarray:

@@ -32,7 +32,12 @@ from captum_iterative.cli._options import (
     add_data_options,
     add_loop_options,
 )
-from captum_iterative.cli._outputs import check_writable, claim_output, write_json
+from captum_iterative.cli._outputs import (
+    check_free_space,
+    check_writable,
+    claim_output,
+    write_json,
+)
 from captum_iterative.io import IMAGE_SUFFIXES
 
 __all__ = ["add_explain_parser", "run_explain"]
@@ -46,7 +51,8 @@ Explain every image with each method through the iterative augmentation loop and
 Images are preprocessed like the classifier's training images (field-of-view crop, resize
 to S, Graham enhancement as the checkpoint records) unless --no-preprocess.
 
-Exit status: 0 all done, 1 some images failed (listed in the manifest), 2 usage error.
+Exit status: 0 all done, 1 some images failed (listed in the manifest) or the manifest could
+not be written (a full disk), 2 usage error.
 Shard over processes, GPUs or machines with torchrun (see docs/cli.md), e.g.
   torchrun --standalone --nproc_per_node 8 -m captum_iterative explain --dataset ...
 """
@@ -128,6 +134,7 @@ def _explain_setup(
     if claim is not None:
         claim.enter_context(claim_output(args.out))
     check_writable(args.out)
+    check_free_space(args.out, run.image_bytes(), "the outputs of one image")
     if not (args.resume or args.overwrite):
         existing = run.existing(items)
         if existing:
@@ -203,19 +210,36 @@ def run_explain(args: argparse.Namespace) -> int:
             manifest = build_manifest(
                 args, run, group, items, [tally], removed, interrupted=signal_name(interrupt)
             )
-            write_json(args.out / name, manifest)
+            _write_manifest(args.out / name, manifest)
             raise
         tally.seconds = time.perf_counter() - started
         bar.close()
         tallies = group.gather(tally)
+        written = True
         if group.rank == 0:
             manifest = build_manifest(args, run, group, items, tallies, removed)
-            write_json(args.out / MANIFEST, manifest)
-            for partial in args.out.glob("manifest.rank*.json"):  # of an interrupted torchrun
-                partial.unlink(missing_ok=True)
-            print(summary_text(manifest, args.out))
+            written = _write_manifest(args.out / MANIFEST, manifest)
+            if written:
+                for partial in args.out.glob("manifest.rank*.json"):  # of an interrupted torchrun
+                    partial.unlink(missing_ok=True)
+            print(summary_text(manifest, args.out, written))
         failed = sum(len(t.failed) for t in tallies)
-        return 1 if failed else 0
+        return 1 if failed or not written else 0
     finally:
         claim.close()
         stop_group(group)
+
+
+def _write_manifest(path: Path, manifest: dict[str, Any]) -> bool:
+    """Write the manifest; when that fails (a full disk), say so in one line on stderr and
+    return False: the outputs written so far stay, complete."""
+    try:
+        write_json(path, manifest)
+    except OSError as error:
+        print(
+            f"{PROG}: error: cannot write the manifest {path} ({error}); every output written "
+            "so far is complete and kept, --resume continues once there is room",
+            file=sys.stderr,
+        )
+        return False
+    return True

@@ -1,5 +1,5 @@
 """What ``explain`` does to its output folder: it deletes only its own temporary files, marks
-the folder from the start, and refuses a second writer.
+the folder from the start, refuses a second writer, and ends a full disk in one line.
 
 Every case runs the installed console script in a subprocess, as a user would, on the tiny
 set-up of ``tests/cli`` (64 px ``vgg_tiny``, at most 2 maps).
@@ -7,20 +7,31 @@ set-up of ``tests/cli`` (64 px ``vgg_tiny``, at most 2 maps).
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
 import signal
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
 from cli_helpers import (
     FAST,
     arch_args,
+    assert_one_line_error,
     completed_overlays,
+    run_cli,
     run_console,
     start_console,
     wait_for_overlay,
     write_fundus_images,
 )
 
+import captum_iterative.cli.explain as explain_module
+from captum_iterative._files import is_temporary_file
 from captum_iterative.cli import MANIFEST, OUTPUT_MARKER
 from captum_iterative.experiments import load_explanation
 
@@ -120,3 +131,126 @@ def test_a_killed_runs_outputs_are_not_taken_as_inputs(
     redone = run_console([*base, "--out", maps, "--overwrite"])
     assert redone.returncode == 0, redone.stderr
     assert "5 image(s) x 1 method(s)" in redone.stdout
+
+
+# -- a full disk ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a 16 MiB tmpfs of its own, unmounted afterwards; skipped where mounting is
+    not allowed (not root, a container without the capability)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def _fill(disk: Path, leave: int = 0) -> None:
+    """Write a file on ``disk`` until at most ``leave`` bytes are free."""
+    block = b"\0" * 65536
+    with (disk / "filler").open("wb", buffering=0) as handle:
+        try:
+            while shutil.disk_usage(disk).free > leave:
+                handle.write(block[: max(1, min(len(block), shutil.disk_usage(disk).free - leave))])
+        except OSError as error:
+            assert error.errno == errno.ENOSPC
+
+
+def test_a_disk_that_fills_up_mid_run_ends_in_one_line(
+    workspace: dict[str, Path], small_disk: Path
+) -> None:
+    images = small_disk.parent / "images"
+    write_fundus_images(images, 8)
+    out = small_disk / "out"
+    run = start_console(["explain", images, *arch_args(workspace), *SLOW, "--out", out])
+    folder = out / "guided_backprop"
+    wait_for_overlay(run, folder)
+    _fill(small_disk)
+    stdout, stderr = run.communicate(timeout=300)
+
+    assert run.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("captum-iterative: error:")]
+    assert len(errors) == 1, stderr
+    assert errors[0].startswith(f"captum-iterative: error: cannot write the manifest {out}")
+    assert "No space left on device" in errors[0] and "--resume" in errors[0]
+    assert "no manifest (see the error)" in stdout
+    assert not (out / MANIFEST).exists()
+    assert not [p for p in out.rglob("*") if is_temporary_file(p)]
+    done = completed_overlays(folder)
+    assert 1 <= len(done) < 8
+    for stem in done:  # what was written is complete
+        assert load_explanation(folder / f"{stem}.npz").image_id == stem
+
+
+def test_a_full_output_folder_is_refused_before_any_work(
+    workspace: dict[str, Path], small_disk: Path
+) -> None:
+    _fill(small_disk, leave=64 * 1024)
+    out = small_disk / "out"
+    done = run_console(["explain", workspace["images"], *arch_args(workspace), *FAST, "--out", out])
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"captum-iterative: error: output folder {out} has ")
+    assert "free, less than the outputs of one image need (about " in line
+    assert not (out / "guided_backprop").exists()
+
+
+def test_a_manifest_that_cannot_be_written_is_one_line_and_exit_1(
+    workspace: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_json = explain_module.write_json
+
+    def full_disk(path: Path, record: dict[str, Any]) -> None:
+        if path.name == MANIFEST:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        write_json(path, record)
+
+    monkeypatch.setattr(explain_module, "write_json", full_disk)
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(
+        ["explain", workspace["images"], *arch_args(workspace), *FAST, "--out", out], capsys
+    )
+    assert code == 1
+    assert err.splitlines() == [
+        f"captum-iterative: error: cannot write the manifest {out / MANIFEST} ([Errno 28] No "
+        "space left on device); every output written so far is complete and kept, --resume "
+        "continues once there is room"
+    ]
+    assert "4 done, 0 skipped, 0 failed" in stdout and "no manifest (see the error)" in stdout
+    assert len(completed_overlays(out / "guided_backprop")) == 4
+
+
+def test_too_little_free_space_is_refused_up_front(
+    workspace: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    usage = shutil.disk_usage(tmp_path)
+    # 64 px, one method: 32 KiB of maps, 37.5 KiB of overlay, 128 KiB for the records
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage._replace(free=100 * 1024))
+    out = tmp_path / "out"
+    code, _, err = run_cli(
+        ["explain", workspace["images"], *arch_args(workspace), *FAST, "--out", out], capsys
+    )
+    assert_one_line_error(
+        code, err, f"output folder {out} has 100.0 KiB free, less than the outputs of one image"
+    )
+    assert not (out / "guided_backprop").exists()
