@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from captum_iterative._argparse import UsageError
-from captum_iterative._files import UnreadableTorchFile, load_torch_file
+from captum_iterative._env import available_memory
+from captum_iterative._files import UnreadableTorchFile, format_bytes, load_torch_file
 from captum_iterative.fundus.models import create_classifier
 
 __all__ = ["Classifier", "brief", "check_combinations", "load_classifier_option"]
@@ -151,14 +152,22 @@ def load_classifier_option(args: argparse.Namespace, device: torch.device) -> Cl
 
 
 def _check_input_size(classifier: Classifier, device: torch.device, name: str) -> None:
-    """Refuse an input size the model cannot take, before any image is read: one forward
-    pass of a black ``(1, 3, S, S)`` image."""
+    """Refuse an input size the model cannot take, before any image is read: an input tensor
+    larger than the memory available on ``device``, or one forward pass of a black
+    ``(1, 3, S, S)`` image that fails (also for want of memory)."""
     size = classifier.size
-    probe = torch.zeros(1, 3, size, size, device=device)
+    needed = 3 * size * size * torch.finfo(torch.float32).bits // 8
+    available = available_memory(device)
+    if available is not None and needed > available:
+        raise UsageError(
+            f"{name} {size}: one {size} x {size} input tensor takes {format_bytes(needed)}, "
+            f"more than the {format_bytes(available)} of memory available on {device}"
+        )
     try:
+        probe = torch.zeros(1, 3, size, size, device=device)
         with torch.no_grad():
             classifier.model(probe)
-    except RuntimeError as error:
+    except (RuntimeError, MemoryError) as error:
         raise UsageError(
             f"{name} {size}: the classifier cannot take {size} x {size} inputs "
             f"({brief(error, 160)})"

@@ -23,6 +23,7 @@ from cli_helpers import (
     assert_one_line_error,
     completed_overlays,
     run_cli,
+    run_console,
     save_weights,
     start_console,
     wait_for_overlay,
@@ -282,6 +283,24 @@ def test_a_size_the_model_cannot_take_is_refused_up_front(
     code, _, err = run_cli([*args, "--out", out], capsys)
     assert_one_line_error(code, err, "--size 4: the classifier cannot take 4 x 4 inputs")
     assert not out.exists() or not any(out.rglob("*"))
+
+
+def test_a_size_whose_input_cannot_fit_in_memory_is_refused(
+    workspace: dict[str, Path], tmp_path: Path
+) -> None:
+    # 10^6 px: a (1, 3, S, S) float32 input of 10.9 TiB, more than any machine has; the probe
+    # used to allocate it outside its error handling (a traceback, or the out-of-memory killer)
+    out = tmp_path / "o"
+    args = ["explain", workspace["images"], *arch_args(workspace), *FAST, "--out", out]
+    done = run_console([*args, "--size", "1000000"])
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(
+        "captum-iterative: error: --size 1000000: one 1000000 x 1000000 input tensor takes "
+        "10.9 TiB, more than the "
+    )
+    assert line.endswith(" of memory available on cpu")
+    assert not out.exists()
 
 
 def test_images_far_smaller_than_the_input_are_reported(
