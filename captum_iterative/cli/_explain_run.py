@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from captum_iterative.experiments.explain import config_explainer, explain_batch
 from captum_iterative.fundus.datasets import FundusDataset
 from captum_iterative.fundus.preprocess import fov_mask, preprocess_fundus, to_tensor
 from captum_iterative.io import read_image
+from captum_iterative.result import AugmentationWarning
 
 __all__ = ["UPSCALE_WARNING", "ExplainRun", "Loaded", "process_batch"]
 
@@ -229,21 +231,24 @@ class ExplainRun:
     def explain(
         self, method: str, items: Sequence[Item], loaded: Sequence[Loaded]
     ) -> list[Explanation]:
-        """Run the loop of ``method`` on one batch; one :class:`Explanation` per image."""
+        """Run the loop of ``method`` on one batch; one :class:`Explanation` per image.
+
+        The loop's :class:`AugmentationWarning` (per call, i.e. per batch) is left out: the
+        summary and the manifest count the stop reasons of the whole run instead.
+        """
         explainer, kwargs = self.explainers[method]
-        return explain_batch(
-            explainer,
-            kwargs,
-            method,
-            [item.id for item in items],
-            [to_tensor(image.image) for image in loaded],
-            # load() gives every image its field of view when the run uses one
-            [image.fov for image in loaded if image.fov is not None]
-            if self.config.use_fov
-            else None,
-            self.device,
-            [{**image.meta, **self.common_meta} for image in loaded],
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AugmentationWarning)
+            return explain_batch(
+                explainer,
+                kwargs,
+                method,
+                [item.id for item in items],
+                [to_tensor(image.image) for image in loaded],
+                self._fovs(loaded),
+                self.device,
+                [{**image.meta, **self.common_meta} for image in loaded],
+            )
 
     def _fovs(self, loaded: Sequence[Loaded]) -> list[np.ndarray] | None:
         """The fields of view the loop uses (load() gives every image one when the run does)."""
@@ -341,5 +346,7 @@ def process_batch(
             try:
                 run.write(item, method, loaded[item.id], results.get(item.id), render)
                 tally.done.add(item.id)
+                if item.id in results:
+                    tally.stop_reasons[results[item.id].stop_reason] += 1
             except Exception as error:
                 fail(item, method, "write", error)

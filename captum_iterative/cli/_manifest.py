@@ -7,6 +7,7 @@ import datetime
 import hashlib
 import shlex
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,8 @@ class Tally:
     seconds: float = 0.0
     failures: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    #: stop reason -> (image, method) pairs whose maps this process computed
+    stop_reasons: Counter[str] = field(default_factory=Counter)
 
     def counts(self) -> dict[str, Any]:
         done = len(self.done - self.failed)
@@ -116,10 +119,21 @@ def build_manifest(
             "failed": sum(r["failed"] for r in ranks),
             "seconds_per_image": round(busy / done, 4) if done else None,
             "temporary_files_removed": temporary_files_removed,
+            "stop_reasons": dict(sorted(sum((t.stop_reasons for t in tallies), Counter()).items())),
         },
         "failures": [f for tally in tallies for f in tally.failures],
         "warnings": [w for tally in tallies for w in tally.warnings],
     }
+
+
+#: What the summary says about the stop reasons that leave an image without augmented maps.
+_STOP_NOTES: dict[str, str] = {
+    "not_abnormal": "scored below the threshold {threshold} at the start, so their maps are all "
+    "zero, as in the paper; a lower --threshold explains them",
+    "degenerate_map": "a constant or non-finite map, or an empty mask, ended the loop; the maps "
+    "before it are kept (all zero when it was the first)",
+    "nan_score": "the classifier scored an inpainted image NaN; the maps before it are kept",
+}
 
 
 def summary_text(manifest: dict[str, Any], out: Path, written: bool = True) -> str:
@@ -140,6 +154,17 @@ def summary_text(manifest: dict[str, Any], out: Path, written: bool = True) -> s
                 for r in manifest["ranks"]
             )
         )
+    reasons = totals["stop_reasons"]
+    if reasons:
+        lines.append(
+            "  stop reasons of the maps computed: "
+            + ", ".join(f"{count} {reason}" for reason, count in reasons.items())
+        )
+    lines += [
+        f"  {reason}: {note.format(threshold=manifest['settings']['threshold'])}"
+        for reason, note in _STOP_NOTES.items()
+        if reason in reasons
+    ]
     manifest_note = f"manifest {out / MANIFEST}" if written else "no manifest (see the error)"
     lines.append(f"  outputs under {out}; {manifest_note}")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from captum_iterative._argparse import (
     positive_float,
     positive_int,
 )
+from captum_iterative._checks import check_alpha
 from captum_iterative.experiments.config import ExperimentConfig
 from captum_iterative.experiments.methods import METHODS
 from captum_iterative.fundus.datasets import list_datasets
@@ -42,6 +43,14 @@ def method_list(text: str) -> list[str]:
             f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}"
         )
     return list(dict.fromkeys(names))
+
+
+def alpha_option(text: str) -> float:
+    """``--alpha``: a positive number whose weights ``exp(-alpha t)`` do not underflow."""
+    try:
+        return check_alpha(positive_float(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_classifier_options(parser: argparse.ArgumentParser) -> None:
@@ -137,9 +146,10 @@ def add_loop_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--alpha",
-        type=positive_float,
+        type=alpha_option,
         default=0.6,
-        help="map weights exp(-alpha t), t = 1, 2, ... (default: %(default)s)",
+        help="map weights exp(-alpha t), t = 1, 2, ...; at most 87.3, beyond which even "
+        "exp(-alpha) underflows float32 and every map would be zero (default: %(default)s)",
     )
     group.add_argument(
         "--inpainter",

@@ -50,6 +50,7 @@ def test_explain_folder_writes_maps_overlays_and_manifest(
         "failed": 0,
         "seconds_per_image": None,
         "temporary_files_removed": 0,
+        "stop_reasons": {"max_iter": 4},
     }
     assert manifest["world_size"] == 1 and manifest["backend"] is None
     assert manifest["failures"] == []

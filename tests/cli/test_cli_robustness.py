@@ -303,6 +303,38 @@ def test_a_size_whose_input_cannot_fit_in_memory_is_refused(
     assert not out.exists()
 
 
+def test_a_threshold_no_image_reaches_is_reported(
+    workspace: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "o"
+    done = run_console(
+        ["explain", workspace["images"], *arch_args(workspace, 1000.0), *FAST, "--out", out]
+    )
+    assert done.returncode == 0, done.stderr
+    assert "  stop reasons of the maps computed: 4 not_abnormal\n" in done.stdout
+    assert (
+        "  not_abnormal: scored below the threshold 1000.0 at the start, so their maps are all "
+        "zero, as in the paper; a lower --threshold explains them\n"
+    ) in done.stdout
+    assert json.loads((out / MANIFEST).read_text())["totals"]["stop_reasons"] == {"not_abnormal": 4}
+    assert "AugmentationWarning" not in done.stderr  # the loop's per-batch warning: summarised
+
+
+def test_an_alpha_whose_weights_underflow_is_refused(
+    workspace: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "o"
+    args = ["explain", workspace["images"], *arch_args(workspace), *FAST, "--out", out]
+    done = run_console([*args, "--alpha", "1e300"])
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(
+        "captum-iterative: error: argument --alpha: `alpha` 1e+300 weights even the first map by "
+        "exp(-alpha) = 0, below float32's smallest normal number"
+    )
+    assert not out.exists()
+
+
 def test_images_far_smaller_than_the_input_are_reported(
     workspace: dict[str, Path],
     tmp_path: Path,
