@@ -31,9 +31,11 @@ __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "file_sha256",
+    "file_stamp",
     "format_bytes",
     "is_temporary_file",
     "load_torch_file",
+    "matches_stamp",
     "remove_temporary_files",
     "temporary_file",
 ]
@@ -143,6 +145,29 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_stamp(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What identifies a file's content: ``size``, ``mtime_ns`` and ``sha256``
+    (see :func:`matches_stamp`)."""
+    stat = os.stat(path)
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": file_sha256(path)}
+
+
+def matches_stamp(path: str | os.PathLike[str], stamp: dict[str, Any]) -> bool:
+    """Whether ``path`` still holds the content :func:`file_stamp` recorded in ``stamp``.
+
+    Same size and modification time count as unchanged (as for ``make`` and ``rsync``), without
+    reading the file; another modification time with the same size (a copy, a ``touch``) is
+    decided by the SHA-256 of the bytes. A file that cannot be read no longer matches.
+    """
+    try:
+        stat = os.stat(path)
+        if stat.st_size != stamp.get("size"):
+            return False
+        return stat.st_mtime_ns == stamp.get("mtime_ns") or file_sha256(path) == stamp.get("sha256")
+    except OSError:
+        return False
 
 
 #: First bytes of the zip archive that ``torch.save`` writes (PyTorch >= 1.6).

@@ -14,7 +14,9 @@ from captum_iterative._files import (
     atomic_path,
     atomic_write_bytes,
     file_sha256,
+    file_stamp,
     is_temporary_file,
+    matches_stamp,
     remove_temporary_files,
     temporary_file,
 )
@@ -82,3 +84,21 @@ def test_temporary_files_are_ours_and_only_ours_are_removed(tmp_path: Path) -> N
     assert remove_temporary_files([tmp_path, sub, tmp_path / "absent"]) == 2
     assert not made.exists() and not stale.exists() and below.exists()
     assert all(path.read_text() == "keep" for path in users)
+
+
+def test_a_stamp_tells_a_changed_file_from_a_touched_one(tmp_path: Path) -> None:
+    path = tmp_path / "img.png"
+    path.write_bytes(b"abcd")
+    stamp = file_stamp(path)
+    assert stamp["size"] == 4 and stamp["sha256"] == hashlib.sha256(b"abcd").hexdigest()
+    assert matches_stamp(path, stamp)
+    later = stamp["mtime_ns"] + 10**9
+    os.utime(path, ns=(later, later))  # touched (or copied): same bytes
+    assert matches_stamp(path, stamp)
+    path.write_bytes(b"abce")  # same size, other bytes
+    os.utime(path, ns=(later, later))
+    assert not matches_stamp(path, stamp)
+    path.write_bytes(b"abcde")
+    assert not matches_stamp(path, stamp)
+    path.unlink()
+    assert not matches_stamp(path, stamp)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from captum_iterative._argparse import UsageError
-from captum_iterative._files import atomic_write_bytes
+from captum_iterative._files import atomic_write_bytes, file_stamp, matches_stamp
 from captum_iterative.cli._classifier import Classifier
 from captum_iterative.cli._inputs import MANIFEST, Item
 from captum_iterative.cli._manifest import Tally
@@ -177,27 +177,40 @@ class ExplainRun:
         return [manifest, *found] if manifest.exists() else found
 
     def todo(self, item: Item) -> dict[str, tuple[bool, bool]]:
-        """Method -> (compute the maps, render the overlay) for ``item``; done methods left out."""
+        """Method -> (compute the maps, render the overlay) for ``item``; done methods left out.
+
+        Maps are computed when missing, with ``--overwrite``, and when the input file is no
+        longer the one they were made from (its ``meta.input_file`` record).
+        """
         work = {}
         for method in self.config.methods:
             npz, png = self.paths(item, method)
-            compute = self.overwrite or not npz.exists()
+            compute = self.overwrite or not npz.exists() or self._input_changed(item, npz)
             render = compute or not png.exists()
             if compute or render:
                 work[method] = (compute, render)
         return work
 
+    @staticmethod
+    def _input_changed(item: Item, npz: Path) -> bool:
+        """Whether ``item``'s image file differs from the one ``npz`` was made from (a
+        dataset's images are taken as fixed: they carry no record)."""
+        recorded = load_meta(npz).get("input_file")
+        return isinstance(recorded, dict) and not matches_stamp(item.source, recorded)
+
     # -- images ----------------------------------------------------------------------------
 
     def load(self, item: Item) -> Loaded:
         size = self.classifier.size
+        meta: dict[str, Any] = {"source": item.source, "preprocessed": self.preprocess}
         if item.index is not None:
             assert self.dataset is not None
             sample = self.dataset.load(item.index)
             image, fov = sample.image, sample.fov
         else:
+            # stamped before reading: a change while it is read makes --resume redo the image
+            meta["input_file"] = file_stamp(item.source)
             image, fov = read_image(item.source), None
-        meta: dict[str, Any] = {"source": item.source, "preprocessed": self.preprocess}
         if not self.preprocess:
             if image.shape != (size, size, 3):
                 raise ValueError(
