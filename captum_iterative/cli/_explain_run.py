@@ -337,6 +337,7 @@ def process_batch(
         say(f"{PROG}: warning: {item.id}{where}: {record['error']}")
 
     work = {item.id: run.todo(item) for item in batch}
+    tally.skipped.update(item.id for item in batch if not work[item.id])
     loaded: dict[str, Loaded] = {}
     for item in batch:
         if work[item.id]:

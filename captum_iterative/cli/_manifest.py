@@ -44,6 +44,8 @@ class Tally:
     rank: int
     images: int = 0
     done: set[str] = field(default_factory=set)
+    #: images whose outputs were all there already (``--resume``)
+    skipped: set[str] = field(default_factory=set)
     failed: set[str] = field(default_factory=set)
     seconds: float = 0.0
     failures: list[dict[str, Any]] = field(default_factory=list)
@@ -52,13 +54,15 @@ class Tally:
     stop_reasons: Counter[str] = field(default_factory=Counter)
 
     def counts(self) -> dict[str, Any]:
+        """``done``, ``skipped``, ``failed`` and ``not_reached`` (by an interrupted run) images."""
         done = len(self.done - self.failed)
         return {
             "rank": self.rank,
             "images": self.images,
             "done": done,
-            "skipped": self.images - done - len(self.failed),
+            "skipped": len(self.skipped),
             "failed": len(self.failed),
+            "not_reached": self.images - done - len(self.skipped) - len(self.failed),
             "seconds": round(self.seconds, 3),
         }
 
@@ -117,6 +121,7 @@ def build_manifest(
             "done": done,
             "skipped": sum(r["skipped"] for r in ranks),
             "failed": sum(r["failed"] for r in ranks),
+            "not_reached": sum(r["not_reached"] for r in ranks),
             "seconds_per_image": round(busy / done, 4) if done else None,
             "temporary_files_removed": temporary_files_removed,
             "stop_reasons": dict(sorted(sum((t.stop_reasons for t in tallies), Counter()).items())),
@@ -141,10 +146,11 @@ def summary_text(manifest: dict[str, Any], out: Path, written: bool = True) -> s
     totals = manifest["totals"]
     per_image = totals["seconds_per_image"]
     timing = "" if per_image is None else f"; {per_image:.3f} s per image per process"
+    unreached = f", {totals['not_reached']} not reached" if totals["not_reached"] else ""
     lines = [
         f"{PROG} explain: {totals['images']} image(s) x {len(manifest['settings']['methods'])} "
         f"method(s) on {manifest['world_size']} process(es): {totals['done']} done, "
-        f"{totals['skipped']} skipped, {totals['failed']} failed{timing}",
+        f"{totals['skipped']} skipped, {totals['failed']} failed{unreached}{timing}",
     ]
     if manifest["world_size"] > 1:
         lines.append(

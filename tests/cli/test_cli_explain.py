@@ -48,6 +48,7 @@ def test_explain_folder_writes_maps_overlays_and_manifest(
         "done": 4,
         "skipped": 0,
         "failed": 0,
+        "not_reached": 0,
         "seconds_per_image": None,
         "temporary_files_removed": 0,
         "stop_reasons": {"max_iter": 4},

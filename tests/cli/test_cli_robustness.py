@@ -395,9 +395,11 @@ def test_a_signal_mid_run_keeps_what_was_completed(
     pngs = completed_overlays(folder)
     assert 1 <= len(pngs) < 20
     assert manifest["totals"]["done"] == len(pngs)
+    # the images the run never came to are "not reached", not "skipped" (those were done before)
+    assert (manifest["totals"]["skipped"], manifest["totals"]["not_reached"]) == (0, 20 - len(pngs))
     assert all((folder / f"{stem}.npz").is_file() for stem in pngs)
 
     resumed, stdout, err = run_cli([*args, "--resume"], capsys)
     assert resumed == 0, err
-    assert f"{20 - len(pngs)} done, {len(pngs)} skipped, 0 failed" in stdout
+    assert f"{20 - len(pngs)} done, {len(pngs)} skipped, 0 failed;" in stdout
     assert json.loads((out / MANIFEST).read_text())["interrupted"] is None
