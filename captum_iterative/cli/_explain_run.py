@@ -37,15 +37,18 @@ from captum_iterative.experiments.cache import (
 )
 from captum_iterative.experiments.explain import config_explainer, explain_batch
 from captum_iterative.fundus.datasets import FundusDataset
-from captum_iterative.fundus.preprocess import fov_mask, preprocess_fundus, to_tensor
+from captum_iterative.fundus.preprocess import fov_bbox, fov_mask, preprocess_fundus, to_tensor
 from captum_iterative.io import read_image
 from captum_iterative.result import AugmentationWarning
 
-__all__ = ["UPSCALE_WARNING", "ExplainRun", "Loaded", "process_batch"]
+__all__ = ["ASPECT_WARNING", "UPSCALE_WARNING", "ExplainRun", "Loaded", "process_batch"]
 
 #: An image whose field of view is enlarged more than this many times on its way to the model
 #: input is reported with a warning (the model then sees mostly interpolation).
 UPSCALE_WARNING = 4.0
+#: A field of view longer than this many times its width (or the reverse) is reported with a
+#: warning: squared to the model input it becomes a thin strip (stretched, without squaring).
+ASPECT_WARNING = 8.0
 #: Bytes allowed for the records beside the maps: an ``.npz``'s meta and zip headers, the
 #: manifest.
 _RECORD_BYTES = 64 * 1024
@@ -220,6 +223,8 @@ class ExplainRun:
             if self.config.use_fov and fov is None:
                 fov = fov_mask(image)
             return Loaded(image, fov if self.config.use_fov else None, meta)
+        if fov is None:
+            fov = fov_mask(image)  # as preprocess_fundus would, kept for the aspect ratio below
         pre = preprocess_fundus(
             image, size, fov=fov, enhance=self.classifier.enhance, square=self.classifier.square
         )
@@ -229,15 +234,40 @@ class ExplainRun:
             scale=list(pre.scale),
             radius=pre.radius,
         )
+        notes = self._shape_notes(image, fov, pre.bbox, max(pre.scale))
+        return Loaded(pre.image, pre.fov if self.config.use_fov else None, meta, notes)
+
+    def _shape_notes(
+        self, image: np.ndarray, fov: np.ndarray, box: tuple[int, int, int, int], scale: float
+    ) -> list[str]:
+        """Warnings about what preprocessing does to an odd image: its field of view enlarged
+        more than :data:`UPSCALE_WARNING` times (squared crop ``box``, ``scale``), or longer than
+        :data:`ASPECT_WARNING` times its width (or the reverse)."""
+        size = self.classifier.size
         notes = []
-        if max(pre.scale) > UPSCALE_WARNING:
-            y0, y1, x0, x1 = pre.bbox
+        if scale > UPSCALE_WARNING:
+            y0, y1, x0, x1 = box
             notes.append(
                 f"the image is {image.shape[1]}x{image.shape[0]} (field of view "
-                f"{x1 - x0}x{y1 - y0}), upscaled {max(pre.scale):.1f} times to the "
+                f"{x1 - x0}x{y1 - y0}), upscaled {scale:.1f} times to the "
                 f"{size}x{size} model input"
             )
-        return Loaded(pre.image, pre.fov if self.config.use_fov else None, meta, notes)
+        y0, y1, x0, x1 = fov_bbox(fov)
+        height, width = y1 - y0, x1 - x0
+        ratio = max(height, width) / min(height, width)
+        if ratio > ASPECT_WARNING:
+            fills = (
+                f"squared, it fills a strip {size / ratio:.2g} px "
+                f"{'tall' if width > height else 'wide'} of the {size}x{size} model input"
+                if self.classifier.square
+                else f"it is stretched {ratio:.0f} times more along one axis to the "
+                f"{size}x{size} model input"
+            )
+            notes.append(
+                f"the field of view is {width}x{height} (aspect ratio {ratio:.0f}:1, beyond "
+                f"{ASPECT_WARNING:.0f}:1): {fills}"
+            )
+        return notes
 
     # -- work ------------------------------------------------------------------------------
 

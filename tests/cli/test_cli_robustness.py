@@ -356,6 +356,26 @@ def test_images_far_smaller_than_the_input_are_reported(
     assert manifest["totals"]["done"] == 3
 
 
+def test_a_field_of_view_squeezed_to_a_strip_is_reported(
+    workspace: dict[str, Path], tmp_path: Path
+) -> None:
+    images = tmp_path / "images"
+    write_fundus_images(images, 1)  # 110 x 90: no warning
+    strip = np.zeros((20, 2000, 3), np.uint8)
+    strip[:] = (40, 90, 180)  # BGR: red 180, all field of view
+    cv2.imwrite(str(images / "strip.png"), strip)
+    out = tmp_path / "out"
+    done = run_console(["explain", images, *arch_args(workspace), *FAST, "--out", out])
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "aspect ratio" in line]
+    assert lines == [
+        "captum-iterative: warning: strip: the field of view is 2000x20 (aspect ratio 100:1, "
+        "beyond 8:1): squared, it fills a strip 0.64 px tall of the 64x64 model input"
+    ]
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert [w["image_id"] for w in manifest["warnings"]] == ["strip"]
+
+
 # -- SIGTERM and SIGINT -----------------------------------------------------------------------
 
 
