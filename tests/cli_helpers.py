@@ -109,6 +109,15 @@ def run_console(args: list[object], timeout: float = 300) -> subprocess.Complete
     )
 
 
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The line of a console run that ended in a usage error: exit status 2, stderr one line
+    ``captum-iterative: error: ...`` (no traceback)."""
+    assert done.returncode == 2, done.stdout + done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("captum-iterative: error: "), line
+    return line
+
+
 def _default_sigint() -> None:
     # A test run started in the background (nohup, `&` without job control, some CI runners)
     # inherits SIGINT as ignored, and Python then installs no Ctrl-C handler, as a background

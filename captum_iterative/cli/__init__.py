@@ -45,6 +45,7 @@ from captum_iterative._argparse import (
     ArgumentParser,
     UsageError,
     add_deprecated_alias,
+    alpha_value,
     usage_error,
 )
 from captum_iterative._warnings import each_warning_once
@@ -75,6 +76,7 @@ __all__ = [
     "add_deprecated_alias",
     "add_evaluate_parser",
     "add_explain_parser",
+    "alpha_value",
     "build_parser",
     "main",
     "run_bench",

@@ -9,12 +9,11 @@ from typing import Any
 import torch
 
 from captum_iterative._argparse import (
+    alpha_value,
     finite_float,
     key_value,
-    positive_float,
     positive_int,
 )
-from captum_iterative._checks import check_alpha
 from captum_iterative.experiments.config import ExperimentConfig
 from captum_iterative.experiments.methods import METHODS
 from captum_iterative.fundus.datasets import list_datasets
@@ -43,14 +42,6 @@ def method_list(text: str) -> list[str]:
             f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}"
         )
     return list(dict.fromkeys(names))
-
-
-def alpha_option(text: str) -> float:
-    """``--alpha``: a positive number whose weights ``exp(-alpha t)`` do not underflow."""
-    try:
-        return check_alpha(positive_float(text))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_classifier_options(parser: argparse.ArgumentParser) -> None:
@@ -146,7 +137,7 @@ def add_loop_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--alpha",
-        type=alpha_option,
+        type=alpha_value,
         default=0.6,
         help="map weights exp(-alpha t), t = 1, 2, ...; at most 87.3, beyond which even "
         "exp(-alpha) underflows float32 and every map would be zero (default: %(default)s)",

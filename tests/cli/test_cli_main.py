@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_helpers import FAST, arch_args, assert_one_line_error, run_cli, run_console
+from cli_helpers import (
+    FAST,
+    arch_args,
+    assert_one_line_error,
+    one_error_line,
+    run_cli,
+    run_console,
+)
 
 from captum_iterative.cli import build_parser
 
@@ -119,8 +126,7 @@ def test_a_checkpoint_whose_tensors_do_not_fit_names_the_first_one(
     torch.save(ckpt, bad)
     out = tmp_path / "o"
     done = run_console(["explain", workspace["images"], "--checkpoint", bad, *FAST, "--out", out])
-    assert done.returncode == 2, done.stderr
-    (line,) = done.stderr.splitlines()
+    line = one_error_line(done)
     assert line.startswith(f"captum-iterative: error: cannot use checkpoint {bad}: ")
     assert (
         "weights do not fit architecture 'vgg_tiny': tensor 'backbone.features.3.weight' has "
