@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,11 +81,12 @@ def test_a_hidden_input_named_like_a_temporary_file_is_resumed(
     assert [p.stat().st_mtime_ns for p in outputs] == stamps
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_folder_is_refused(
     workspace: dict[str, Path], tmp_path: Path
 ) -> None:
     images = tmp_path / "images"
-    write_fundus_images(images, 60)
+    write_fundus_images(images, 100)  # minutes of work: it is stopped once the test is done
     out = tmp_path / "out"
     first = start_console(["explain", images, *arch_args(workspace), *SLOW, "--out", out])
     try:
@@ -109,6 +111,7 @@ def test_a_second_run_on_the_same_folder_is_refused(
         assert load_explanation(folder / f"{stem}.npz").image_id == stem
 
 
+@pytest.mark.slow
 def test_a_killed_runs_outputs_are_not_taken_as_inputs(
     workspace: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -159,9 +162,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def _fill(disk: Path, leave: int = 0) -> None:
-    """Write a file on ``disk`` until at most ``leave`` bytes are free."""
+    """Append to a file on ``disk`` until at most ``leave`` bytes are free."""
     block = b"\0" * 65536
-    with (disk / "filler").open("wb", buffering=0) as handle:
+    with (disk / "filler").open("ab", buffering=0) as handle:
         try:
             while shutil.disk_usage(disk).free > leave:
                 handle.write(block[: max(1, min(len(block), shutil.disk_usage(disk).free - leave))])
@@ -169,6 +172,7 @@ def _fill(disk: Path, leave: int = 0) -> None:
             assert error.errno == errno.ENOSPC
 
 
+@pytest.mark.slow
 def test_a_disk_that_fills_up_mid_run_ends_in_one_line(
     workspace: dict[str, Path], small_disk: Path
 ) -> None:
@@ -178,7 +182,9 @@ def test_a_disk_that_fills_up_mid_run_ends_in_one_line(
     run = start_console(["explain", images, *arch_args(workspace), *SLOW, "--out", out])
     folder = out / "guided_backprop"
     wait_for_overlay(run, folder)
-    _fill(small_disk)
+    while run.poll() is None:  # and again whenever a failed write gives its space back
+        _fill(small_disk)
+        time.sleep(0.01)
     stdout, stderr = run.communicate(timeout=300)
 
     assert run.returncode == 1, stderr
