@@ -65,9 +65,11 @@ from captum_iterative.inpaint import (
     to_uint8,
 )
 from captum_iterative.outputs import (
+    SCORE_RANGES,
     SCORES,
     OutputFn,
     ScoreFn,
+    check_threshold,
     default_score,
     get_score_fn,
     output_hook,
@@ -84,6 +86,7 @@ from captum_iterative.reduce import (
 from captum_iterative.result import (
     STOP_REASONS,
     AugmentationResult,
+    AugmentationWarning,
 )
 
 __version__ = "0.1.0"
@@ -97,9 +100,11 @@ __all__ = [
     "REFERENCE_SIZE",
     "REUSABLE_FORWARD",
     "SCORES",
+    "SCORE_RANGES",
     "STOP_REASONS",
     "AttributionFn",
     "AugmentationResult",
+    "AugmentationWarning",
     "Binarizer",
     "CallableAttribution",
     "CamelyonFroc",
@@ -121,6 +126,7 @@ __all__ = [
     "as_attribution",
     "ball",
     "binarize_otsu",
+    "check_threshold",
     "classification_report",
     "default_score",
     "dilate_masks",

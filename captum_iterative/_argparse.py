@@ -16,10 +16,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from captum_iterative._checks import check_alpha
+
 __all__ = [
     "ArgumentParser",
     "UsageError",
     "add_deprecated_alias",
+    "alpha_value",
     "finite_float",
     "key_value",
     "one_line",
@@ -140,6 +143,15 @@ def positive_float(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
+
+
+def alpha_value(text: str) -> float:
+    """An ``--alpha`` value: a positive number whose map weights ``exp(-alpha t)`` do not
+    underflow float32 (:func:`~captum_iterative._checks.check_alpha`)."""
+    try:
+        return check_alpha(positive_float(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def key_value(text: str) -> tuple[str, Any]:

@@ -15,6 +15,8 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "MAX_ALPHA",
+    "check_alpha",
     "check_finite_number",
     "check_images",
     "check_maps",
@@ -139,6 +141,31 @@ def check_finite_number(value: object, name: str) -> float:
     if not math.isfinite(out):
         raise ValueError(f"`{name}` must be finite, got {value!r}")
     return out
+
+
+#: The largest decay ``alpha`` whose first map weight ``exp(-alpha)`` is a normal float32 number
+#: (about 87.3); beyond it every weight of the float32 maps underflows to zero or a denormal.
+MAX_ALPHA = -math.log(float(np.finfo(np.float32).tiny))
+
+
+def check_alpha(alpha: object) -> float:
+    """Check the decay ``alpha`` of the map weights ``exp(-alpha t)``: ``0 < alpha <= MAX_ALPHA``.
+
+    A larger ``alpha`` is refused rather than warned about: the augmented maps are summed and
+    stored in float32 (the explanation files too), where ``exp(-alpha)`` below float32's smallest
+    normal number (1.2e-38) is zero or a denormal, so every augmented map would come out all zero
+    or lose its precision, whatever the images, after computing up to ``max_iter`` maps each.
+    """
+    value = check_finite_number(alpha, "alpha")
+    if value <= 0:
+        raise ValueError(f"`alpha` must be > 0, got {alpha!r}")
+    if value > MAX_ALPHA:
+        raise ValueError(
+            f"`alpha` {alpha!r} weights even the first map by exp(-alpha) = "
+            f"{math.exp(-value):.3g}, below float32's smallest normal number, so every augmented "
+            f"map would be all zero (or denormal); `alpha` must be at most {MAX_ALPHA:.1f}"
+        )
+    return value
 
 
 def check_real(value: object, name: str, minimum: float) -> float:

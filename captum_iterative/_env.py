@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["cpu_name", "machine_info", "software_versions"]
+__all__ = ["available_memory", "cpu_name", "machine_info", "software_versions"]
 
 #: Packages whose versions shape the results.
 _PACKAGES: tuple[str, ...] = (
@@ -35,6 +35,25 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown"
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes a new tensor on ``device`` can take now: free CUDA memory, or the host's
+    ``MemAvailable`` (Linux; the physical memory elsewhere); None when unknown (other devices)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type != "cpu":
+        return None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def software_versions() -> dict[str, str]:

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from captum_iterative._batch import BatchArguments, single_input
 from captum_iterative._checks import (
+    check_alpha,
     check_finite_number,
     check_images,
     check_positive_int,
@@ -50,6 +51,7 @@ from captum_iterative.outputs import (
     Scorer,
     capture_output,
     check_output_fn,
+    check_threshold,
     get_score_fn,
     maybe_autocast,
     output_hook,
@@ -63,12 +65,12 @@ from captum_iterative.reduce import (
 )
 from captum_iterative.result import STOP_REASONS as STOP_REASONS
 from captum_iterative.result import AugmentationResult as AugmentationResult
-from captum_iterative.result import HistoryStep, collect_result, concatenate_results
+from captum_iterative.result import HistoryStep, collect_result, concatenate_results, warn_stops
 
 __all__ = ["IterativeAugmentation"]
 
 # Stop-reason codes on the device (indices into STOP_REASONS).
-_RUNNING, _NORMAL, _MAX_ITER, _DEGENERATE, _NOT_ABNORMAL = range(len(STOP_REASONS))
+_RUNNING, _NORMAL, _MAX_ITER, _DEGENERATE, _NOT_ABNORMAL, _NAN_SCORE = range(len(STOP_REASONS))
 
 
 class IterativeAugmentation(Attribution):
@@ -88,7 +90,8 @@ class IterativeAugmentation(Attribution):
     ``max_iter`` bounds the number of maps per image (the paper's ``T = 20``). Each image stops on
     its own; the result for an image does not depend on the other images of the batch. Only
     images predicted abnormal are explained; the others get an all-zero map and the stop reason
-    ``"not_abnormal"`` (``explain_normal=True`` gives them their plain first map instead).
+    ``"not_abnormal"`` (``explain_normal=True`` gives them their plain first map instead), and an
+    inpainted image scored NaN gets ``"nan_score"``; a call warns once about each of these.
 
     Like :class:`captum.attr.NoiseTunnel`, the wrapper takes an attribution *instance* and passes
     ``target``, ``additional_forward_args`` and every inner keyword (``baselines``, ``n_steps``,
@@ -110,12 +113,13 @@ class IterativeAugmentation(Attribution):
             ``(inputs, target, **kwargs) -> attribution`` (tensor or numpy array), which then
             needs ``forward_func``.
         threshold (float): prediction threshold ``th_pred``; an image is abnormal while its score
-            is ``>= threshold``.
+            is ``>= threshold``; in ``[0, 1]`` for ``score="sigmoid"`` or ``"softmax"``.
         inpainter (Inpainter or callable, optional): ``(images, masks, valid) -> images``.
             Default: ``NavierStokesInpainter(radius=3)``.
         max_iter (int, optional): the most maps computed per image (``T``). Default: 20.
-        alpha (float, optional): decay of the map weights ``exp(-alpha * t)``, ``t = 1, 2, ...``.
-            Default: 0.6.
+        alpha (float, optional): decay of the map weights ``exp(-alpha * t)``, ``t = 1, 2, ...``,
+            in ``(0, 87.3]``: beyond, ``exp(-alpha)`` underflows the float32 maps, which would
+            all be zero whatever the images, so it is refused, not warned about. Default: 0.6.
         binarizer (str or callable, optional): ``"otsu"`` or a callable ``(maps, valid) -> masks``
             on ``(k, 1, H, W)`` maps returning bool masks. Default: ``"otsu"``.
         channel_reduction (str or callable, optional): ``"abs_max"``, ``"abs_sum"``, ``"sum"``,
@@ -205,11 +209,9 @@ class IterativeAugmentation(Attribution):
         Attribution.__init__(self, forward)
         self.attribution_method = attribution_method
         self._passes_target = accepts_target(attribution_method)
-        self.threshold = check_finite_number(threshold, "threshold")
+        self.threshold = check_threshold(check_finite_number(threshold, "threshold"), score)
         self.max_iter = check_positive_int(max_iter, "max_iter")
-        self.alpha = check_finite_number(alpha, "alpha")
-        if self.alpha <= 0:
-            raise ValueError(f"`alpha` must be > 0, got {alpha!r}")
+        self.alpha = check_alpha(alpha)
         if inpainter is None:
             inpainter = NavierStokesInpainter(radius=3)
         if not callable(inpainter):
@@ -307,9 +309,8 @@ class IterativeAugmentation(Attribution):
             images = check_images(single_input(inputs), "inputs", volumes=True).detach()
             n = images.shape[0]
             valid = check_valid(valid, images)
-            if kwargs.get("return_convergence_delta"):
+            if kwargs.pop("return_convergence_delta", None):
                 raise ValueError("`return_convergence_delta=True` is not supported by the loop")
-            kwargs.pop("return_convergence_delta", None)
             with output_hook(self._output_modules(), self.output_fn):
                 target = loop_target(
                     self.attribution_method, target, images, additional_forward_args
@@ -327,7 +328,9 @@ class IterativeAugmentation(Attribution):
                 for start in range(0, n, step):
                     index = torch.arange(start, min(start + step, n), device=images.device)
                     parts.append(self._run(images, index, batch, valid, show_progress, scorer))
-            return concatenate_results(parts)
+            result = concatenate_results(parts)
+            warn_stops(result, self.explain_normal, stacklevel=2)
+            return result
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -384,8 +387,9 @@ class IterativeAugmentation(Attribution):
                     images_now, target, extra_args, kwargs, scorer
                 )
                 scores[active, t] = scores_now
-                still_abnormal = scores_now >= self.threshold
-                reason[active] = torch.where(still_abnormal, reason[active], _NORMAL)
+                still_abnormal = scores_now >= self.threshold  # False for NaN
+                stopped = torch.where(torch.isnan(scores_now), _NAN_SCORE, _NORMAL)
+                reason[active] = torch.where(still_abnormal, reason[active], stopped)
             else:
                 maps = self._map(images_now, target, extra_args, kwargs)
                 still_abnormal = torch.ones(active.numel(), dtype=torch.bool, device=device)
@@ -411,9 +415,10 @@ class IterativeAugmentation(Attribution):
             if not self.reuse_forward or t >= self.max_iter:
                 scores_now = scorer(images_now, target, extra_args)
                 scores[active, t] = torch.where(summed, scores_now.double(), scores[active, t])
-                normal = summed & (scores_now < self.threshold)
-                reason[active] = torch.where(normal, _NORMAL, reason[active])
-                continuing = summed & ~normal
+                ended = summed & ~(scores_now >= self.threshold)  # below it, or NaN
+                stopped = torch.where(torch.isnan(scores_now), _NAN_SCORE, _NORMAL)
+                reason[active] = torch.where(ended, stopped, reason[active])
+                continuing = summed & ~ended
             maxed = continuing & (t >= self.max_iter)
             reason[active] = torch.where(maxed, _MAX_ITER, reason[active])
             active = active[continuing & ~maxed]

@@ -25,8 +25,10 @@ from torch import Tensor, nn
 
 __all__ = [
     "SCORES",
+    "SCORE_RANGES",
     "OutputFn",
     "ScoreFn",
+    "check_threshold",
     "default_score",
     "get_score_fn",
     "output_hook",
@@ -110,6 +112,32 @@ SCORES: dict[str, ScoreFn] = {
     "sigmoid": sigmoid_score,
     "softmax": softmax_score,
 }
+
+
+#: The values the bounded score presets take; a threshold outside them is met by no image (or by
+#: every image).
+SCORE_RANGES: dict[str, tuple[float, float]] = {
+    "sigmoid": (0.0, 1.0),
+    "softmax": (0.0, 1.0),
+}
+
+
+def check_threshold(threshold: float, score: str | None) -> float:
+    """Refuse a ``threshold`` outside the range of the ``score`` preset (:data:`SCORE_RANGES`):
+    a probability threshold of 1.5 would leave every image unexplained, with all-zero maps.
+
+    Raises:
+        ValueError: naming ``threshold``, the preset and its range.
+    """
+    if isinstance(score, str) and score in SCORE_RANGES:
+        low, high = SCORE_RANGES[score]
+        if not low <= threshold <= high:
+            raise ValueError(
+                f"`threshold` {threshold!r} is outside [{low:g}, {high:g}], the range of "
+                f"score={score!r}: no image would ever be abnormal (or every image always); "
+                "the threshold is in the preset's units (a probability here)"
+            )
+    return threshold
 
 
 def get_score_fn(score: str | None, score_fn: ScoreFn | None) -> ScoreFn:

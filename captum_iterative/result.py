@@ -8,6 +8,7 @@ at the end of a chunk, and :func:`concatenate_results` joins the chunks of
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
@@ -18,10 +19,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["STOP_REASONS", "AugmentationResult"]
+__all__ = ["STOP_REASONS", "AugmentationResult", "AugmentationWarning"]
 
-#: Why an image left the loop, indexed by the integer codes used on the device.
-STOP_REASONS: tuple[str, ...] = ("running", "normal", "max_iter", "degenerate_map", "not_abnormal")
+#: Why an image left the loop, indexed by the integer codes used on the device (new reasons are
+#: appended, so that the codes of the others stay).
+STOP_REASONS: tuple[str, ...] = (
+    "running",
+    "normal",
+    "max_iter",
+    "degenerate_map",
+    "not_abnormal",
+    "nan_score",
+)
 
 #: Per-image entries shown by ``repr`` before it elides the rest.
 _REPR_ENTRIES = 8
@@ -50,7 +59,9 @@ class AugmentationResult:
             score after each inpainting step (length ``iterations + 1``).
         stop_reason (list[str]): per image, ``"normal"`` (score fell below the threshold),
             ``"max_iter"``, ``"degenerate_map"`` (a constant or non-finite map, or an empty mask,
-            ended the loop before inpainting) or ``"not_abnormal"`` (predicted normal at the start).
+            ended the loop before inpainting), ``"not_abnormal"`` (predicted normal at the start)
+            or ``"nan_score"`` (the classifier scored an inpainted image NaN; the maps before
+            that step are kept, and the NaN is the last score).
         inpainted (Tensor): ``(N, C, H, W)`` the images after the last inpainting step.
         threshold (float): the prediction threshold used.
         alpha (float): the decay used.
@@ -223,6 +234,64 @@ def _elided(values: list[Any]) -> str:
     half = _REPR_ENTRIES // 2
     shown = [repr(v) for v in values[:half]] + ["..."] + [repr(v) for v in values[-half:]]
     return f"[{', '.join(shown)}]"
+
+
+class AugmentationWarning(UserWarning):
+    """Some images of a call got no augmentation: all-zero maps, or a loop cut short by a NaN
+    score. Issued at most twice per call of ``attribute``/``explain`` (once for the images not
+    explained, once for NaN scores), naming how many images, why, and what to do."""
+
+
+#: Why an image got no map in its augmented sum.
+_UNAUGMENTED: dict[str, str] = {
+    "not_abnormal": "scored below `threshold` at the start",
+    "degenerate_map": "first map constant, not finite or with an empty Otsu mask",
+}
+
+
+def warn_stops(result: AugmentationResult, explain_normal: bool, stacklevel: int) -> None:
+    """Warn (:class:`AugmentationWarning`) about the images of ``result`` that got no map in
+    their augmented sum, and about those stopped by a NaN score; nothing when there are none.
+
+    Reads only host data (stop reasons and score lists), so it adds no device synchronisation.
+
+    Args:
+        result (AugmentationResult): one call's result.
+        explain_normal (bool): whether images predicted normal got their plain first map.
+        stacklevel (int): of :func:`warnings.warn`, counted from this function's caller.
+    """
+    n = len(result.stop_reason)
+    unaugmented = Counter(
+        reason
+        for reason, scores in zip(result.stop_reason, result.scores, strict=True)
+        if reason in _UNAUGMENTED and len(scores) == 1
+    )
+    if unaugmented:
+        maps = {
+            "not_abnormal": "their plain first map" if explain_normal else "all-zero maps",
+            "degenerate_map": "all-zero augmented maps",
+        }
+        why = "; ".join(
+            f"{count} {reason}: {_UNAUGMENTED[reason]} ({maps[reason]})"
+            for reason, count in sorted(unaugmented.items())
+        )
+        advice = "check `threshold` against the classifier's scores (result.initial_score)"
+        if not explain_normal and "not_abnormal" in unaugmented:
+            advice = "pass explain_normal=True for a plain first map, or " + advice
+        warnings.warn(
+            f"{sum(unaugmented.values())} of {n} image(s) got no augmented map: {why}; {advice}",
+            AugmentationWarning,
+            stacklevel=stacklevel + 1,
+        )
+    stopped = result.stop_reason.count("nan_score")
+    if stopped:
+        warnings.warn(
+            f"the classifier scored {stopped} of {n} inpainted image(s) NaN (stop reason "
+            "nan_score): their augmented maps hold the maps before that step; check the "
+            "inpainter's output and the classifier's numerics (e.g. under `autocast`)",
+            AugmentationWarning,
+            stacklevel=stacklevel + 1,
+        )
 
 
 def collect_result(

@@ -28,7 +28,13 @@ from pathlib import Path
 
 import torch
 
-from captum_iterative.cli import ArgumentParser, UsageError, add_deprecated_alias, usage_error
+from captum_iterative.cli import (
+    ArgumentParser,
+    UsageError,
+    add_deprecated_alias,
+    alpha_value,
+    usage_error,
+)
 from captum_iterative.experiments import (
     TABLE_I,
     ExperimentConfig,
@@ -104,7 +110,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument(
         "--max-iter", type=int, default=20, help="most maps per image (default: 20)"
     )
-    parser.add_argument("--alpha", type=float, default=0.6, help="map weight decay (default: 0.6)")
+    parser.add_argument(
+        "--alpha", type=alpha_value, default=0.6, help="map weight decay (default: 0.6)"
+    )
     parser.add_argument(
         "--inpainter",
         choices=INPAINTERS,

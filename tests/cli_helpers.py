@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -9,10 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-from captum_iterative.cli import main
+from captum_iterative.cli import TORCHRUN_ENV, main
 from captum_iterative.fundus.models import create_classifier
 
 SIZE = 64
+#: The source checkout these tests belong to (put first on the subprocesses' PYTHONPATH).
+REPO = Path(__file__).resolve().parents[1]
 
 
 FAST = ["--size", str(SIZE), "--max-iter", "2", "--device", "cpu", "--no-progress"]
@@ -72,3 +79,74 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
 
 def arch_args(ws: dict[str, Path], threshold: float = -1000.0) -> list[str]:
     return ["--arch", "vgg_tiny", "--weights", str(ws["weights"]), "--threshold", str(threshold)]
+
+
+def console_command(args: list[object]) -> list[str]:
+    """The installed console script ``captum-iterative`` (beside this Python) with ``args``."""
+    script = Path(sys.executable).with_name("captum-iterative")
+    assert script.is_file(), f"the console script is not installed beside {sys.executable}"
+    return [str(script), *map(str, args)]
+
+
+def console_env(**extra: str) -> dict[str, str]:
+    """This environment for a plain process of this checkout: no torchrun variables."""
+    env = {**os.environ, **extra}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    for name in TORCHRUN_ENV:  # set by an outer torchrun, if any
+        env.pop(name, None)
+    return env
+
+
+def run_console(args: list[object], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run ``captum-iterative *args`` in a subprocess through the console script."""
+    return subprocess.run(
+        console_command(args),
+        env=console_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The line of a console run that ended in a usage error: exit status 2, stderr one line
+    ``captum-iterative: error: ...`` (no traceback)."""
+    assert done.returncode == 2, done.stdout + done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("captum-iterative: error: "), line
+    return line
+
+
+def _default_sigint() -> None:
+    # A test run started in the background (nohup, `&` without job control, some CI runners)
+    # inherits SIGINT as ignored, and Python then installs no Ctrl-C handler, as a background
+    # job should. The default disposition is what a terminal's Ctrl-C meets.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_console(args: list[object]) -> subprocess.Popen[str]:
+    """Start ``captum-iterative *args`` through the console script; stdout and stderr piped."""
+    return subprocess.Popen(
+        console_command(args),
+        env=console_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,
+    )
+
+
+def completed_overlays(folder: Path) -> list[str]:
+    """Identifiers of the completed overlays in a method folder (files being written are hidden
+    temporary names that keep the suffix, which pathlib's glob matches too)."""
+    return sorted(p.stem for p in folder.glob("*.png") if not p.name.startswith("."))
+
+
+def wait_for_overlay(process: subprocess.Popen[str], folder: Path, timeout: float = 120) -> None:
+    """Wait until ``process`` has completed an overlay in ``folder``; it must still be running."""
+    deadline = time.monotonic() + timeout
+    while not completed_overlays(folder):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"no overlay in {folder} after {timeout} s"
+        time.sleep(0.02)

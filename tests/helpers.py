@@ -46,6 +46,30 @@ def blob_image(intensities: list[float], size: int = 48, seed: int = 0) -> torch
     return torch.from_numpy(img).permute(2, 0, 1).contiguous()
 
 
+#: Blob intensities of the images of :func:`blob_batch`, and what the loop makes of them at the
+#: threshold 0.3 of the loop tests.
+INTENSITIES = [
+    [0.9],  # one blob: normal after 1 map
+    [0.95, 0.8],  # 2 maps
+    [0.9, 0.85, 0.7],  # 3 maps
+    [0.9, 0.88, 0.86, 0.84, 0.82, 0.8],  # hits max_iter
+    [],  # predicted normal at the start
+    [0.92, 0.6],  # 2 maps
+]
+
+
+def blob_batch(intensities: list[list[float]] = INTENSITIES) -> torch.Tensor:
+    """``(N, 3, 48, 48)`` float64 :func:`blob_image` of each list of blob intensities."""
+    return torch.stack([blob_image(v, seed=i) for i, v in enumerate(intensities)])
+
+
+class MeanScore(nn.Module):
+    """Score = mean pixel value: its gradient is constant, so every map is degenerate."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(1, 2, 3))[:, None]
+
+
 class BlobScore3d(nn.Module):
     """:class:`BlobScore` for volumes: strongest response of a 3-D Gaussian on the channel mean."""
 

@@ -10,6 +10,7 @@ from captum_iterative._argparse import (
     ArgumentParser,
     UsageError,
     add_deprecated_alias,
+    alpha_value,
     key_value,
     positive_int,
     usage_error,
@@ -53,3 +54,10 @@ def test_key_value() -> None:
     assert key_value("reference=0.5") == ("reference", 0.5)
     with pytest.raises(argparse.ArgumentTypeError, match="KEY=VALUE"):
         key_value("=3")
+
+
+def test_alpha_value_refuses_weights_that_underflow() -> None:
+    assert alpha_value("0.6") == 0.6 and alpha_value("87") == 87.0
+    for text, reason in [("0", "positive"), ("x", "number"), ("88", "at most 87.3")]:
+        with pytest.raises(argparse.ArgumentTypeError, match=reason):
+            alpha_value(text)

@@ -13,7 +13,7 @@ import pytest
 import timm
 import torch
 from captum.attr import GuidedBackprop, IntegratedGradients, LayerGradCam, Saliency
-from helpers import BlobScore, blob_image
+from helpers import BlobScore, MeanScore, blob_batch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from skimage.filters import threshold_otsu
@@ -24,18 +24,6 @@ import captum_iterative.binarize as binarize
 from captum_iterative import IterativeAugmentation, NavierStokesInpainter, PyramidInpainter
 
 TH = 0.3
-INTENSITIES = [
-    [0.9],  # one blob: normal after 1 map
-    [0.95, 0.8],  # 2 maps
-    [0.9, 0.85, 0.7],  # 3 maps
-    [0.9, 0.88, 0.86, 0.84, 0.82, 0.8],  # hits max_iter
-    [],  # predicted normal at the start
-    [0.92, 0.6],  # 2 maps
-]
-
-
-def blob_batch(intensities=INTENSITIES) -> torch.Tensor:
-    return torch.stack([blob_image(v, seed=i) for i, v in enumerate(intensities)])
 
 
 def plain_loop(model: nn.Module, image: torch.Tensor, th: float, max_iter: int, alpha: float):
@@ -169,13 +157,6 @@ def test_explain_normal_gives_the_plain_first_map(blob_model: BlobScore) -> None
         torch.testing.assert_close(result.augmented, first)
         torch.testing.assert_close(result.initial, first)
         assert torch.equal(result.inpainted, images)
-
-
-class MeanScore(nn.Module):
-    """Score = mean pixel value: its gradient is constant, so every map is degenerate."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=(1, 2, 3))[:, None]
 
 
 def test_constant_map_stops_with_degenerate_map() -> None:

@@ -19,9 +19,11 @@ rank 0 writes the manifest. Launched plainly, the same command runs as one proce
 is explained independently of the others in its batch, so a sharded run writes the same files as
 a single-process run.
 
-Every file is written to a hidden temporary name in its final folder and renamed when complete,
-so an interrupted run never leaves a half-written output; ``--resume`` removes such leftovers
-and computes only the missing files (refusing files made with other settings),
+Every file is written to a hidden temporary name of this program's own
+(``.captum-iterative-<pid>-<random>.tmp.<ext>``) in its final folder and renamed when complete, so
+an interrupted run never leaves a half-written output; each run removes such temporary files of
+its own and nothing else; ``--resume`` computes only the missing files (refusing files made with
+other settings),
 ``--overwrite`` replaces existing files, and without either a folder that already holds outputs
 of the run is refused. SIGTERM (preemption) is handled like Ctrl-C: the completed files stay,
 the manifest records them and the exit status is 143 (130 for SIGINT).
@@ -43,6 +45,7 @@ from captum_iterative._argparse import (
     ArgumentParser,
     UsageError,
     add_deprecated_alias,
+    alpha_value,
     usage_error,
 )
 from captum_iterative._warnings import each_warning_once
@@ -54,7 +57,7 @@ from captum_iterative.cli._distributed import (
     sigterm_interrupts,
     torchrun_place,
 )
-from captum_iterative.cli._inputs import MANIFEST
+from captum_iterative.cli._inputs import MANIFEST, OUTPUT_MARKER
 from captum_iterative.cli._options import PROG
 from captum_iterative.cli.bench import BENCHMARKS, BENCHMARKS_FOLDER, add_bench_parser, run_bench
 from captum_iterative.cli.evaluate import add_evaluate_parser, run_evaluate
@@ -64,6 +67,7 @@ __all__ = [
     "BENCHMARKS",
     "BENCHMARKS_FOLDER",
     "MANIFEST",
+    "OUTPUT_MARKER",
     "PROG",
     "TORCHRUN_ENV",
     "ArgumentParser",
@@ -72,6 +76,7 @@ __all__ = [
     "add_deprecated_alias",
     "add_evaluate_parser",
     "add_explain_parser",
+    "alpha_value",
     "build_parser",
     "main",
     "run_bench",
@@ -115,8 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             (``sys.argv[1:]``).
 
     Returns:
-        int: the exit status: 0 success, 1 some images failed (see the manifest), 2 a usage
-        error (one line on stderr), 130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM.
+        int: the exit status: 0 success, 1 some images failed (see the manifest) or the
+        manifest could not be written, 2 a usage error (one line on stderr), 130 interrupted
+        by SIGINT (Ctrl-C), 143 by SIGTERM.
     """
     parser = build_parser()
     args = parser.parse_args(argv)

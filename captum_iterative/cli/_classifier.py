@@ -13,7 +13,13 @@ import torch
 from torch import nn
 
 from captum_iterative._argparse import UsageError
-from captum_iterative._files import UnreadableTorchFile, load_torch_file
+from captum_iterative._env import available_memory
+from captum_iterative._files import UnreadableTorchFile, format_bytes, load_torch_file
+from captum_iterative.fundus.checkpoint import (
+    load_classifier,
+    load_default_classifier,
+    state_dict_mismatch,
+)
 from captum_iterative.fundus.models import create_classifier
 
 __all__ = ["Classifier", "brief", "check_combinations", "load_classifier_option"]
@@ -42,8 +48,6 @@ _UNREADABLE = (ValueError, RuntimeError, EOFError, KeyError, pickle.UnpicklingEr
 
 
 def _load_checkpoint(path: Path | None, arch: str | None, device: torch.device) -> Classifier:
-    from captum_iterative.fundus.checkpoint import load_classifier, load_default_classifier
-
     try:
         if path is None:
             model, info = load_default_classifier(map_location=device)
@@ -73,21 +77,18 @@ def _load_checkpoint(path: Path | None, arch: str | None, device: torch.device) 
 
 
 def _fit_weights(model: nn.Module, state: Any, arch: str, path: Path) -> None:
-    """Load a classifier or backbone state dict into ``model`` (strict)."""
+    """Load a classifier or backbone state dict into ``model`` (strict, but for the input
+    normalisation buffers, which the model sets itself)."""
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
         raise UsageError(f"--weights {path}: not a state dict")
     target = model if any(k.startswith("backbone.") for k in state) else model.backbone
     assert isinstance(target, nn.Module)
-    result = target.load_state_dict(state, strict=False)
-    missing = [k for k in result.missing_keys if not k.startswith("normalize.")]
-    if missing or result.unexpected_keys:
-        raise UsageError(
-            f"--weights {path} do not fit --arch {arch}: {len(missing)} missing key(s) "
-            f"{missing[:3]}, {len(result.unexpected_keys)} unexpected key(s) "
-            f"{result.unexpected_keys[:3]}"
-        )
+    mismatch = state_dict_mismatch(target, state, ignore_missing=("normalize.",))
+    if mismatch:
+        raise UsageError(f"--weights {path} do not fit --arch {arch}: {mismatch}")
+    target.load_state_dict(state, strict=False)
 
 
 def _load_arch(args: argparse.Namespace, device: torch.device) -> Classifier:
@@ -101,12 +102,7 @@ def _load_arch(args: argparse.Namespace, device: torch.device) -> Classifier:
         state = load_torch_file(args.weights)
     except UnreadableTorchFile as error:
         raise UsageError(f"cannot use --weights {args.weights}: {error.cause}") from error
-    try:
-        _fit_weights(model, state, args.arch, args.weights)
-    except RuntimeError as error:
-        raise UsageError(
-            f"--weights {args.weights} do not fit --arch {args.arch}: {error}"
-        ) from error
+    _fit_weights(model, state, args.arch, args.weights)
     model.to(device).eval()
     return Classifier(
         model=model,
@@ -151,14 +147,22 @@ def load_classifier_option(args: argparse.Namespace, device: torch.device) -> Cl
 
 
 def _check_input_size(classifier: Classifier, device: torch.device, name: str) -> None:
-    """Refuse an input size the model cannot take, before any image is read: one forward
-    pass of a black ``(1, 3, S, S)`` image."""
+    """Refuse an input size the model cannot take, before any image is read: an input tensor
+    larger than the memory available on ``device``, or one forward pass of a black
+    ``(1, 3, S, S)`` image that fails (also for want of memory)."""
     size = classifier.size
-    probe = torch.zeros(1, 3, size, size, device=device)
+    needed = 3 * size * size * torch.finfo(torch.float32).bits // 8
+    available = available_memory(device)
+    if available is not None and needed > available:
+        raise UsageError(
+            f"{name} {size}: one {size} x {size} input tensor takes {format_bytes(needed)}, "
+            f"more than the {format_bytes(available)} of memory available on {device}"
+        )
     try:
+        probe = torch.zeros(1, 3, size, size, device=device)
         with torch.no_grad():
             classifier.model(probe)
-    except RuntimeError as error:
+    except (RuntimeError, MemoryError) as error:
         raise UsageError(
             f"{name} {size}: the classifier cannot take {size} x {size} inputs "
             f"({brief(error, 160)})"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from captum_iterative._argparse import UsageError
-from captum_iterative._files import atomic_write_bytes
+from captum_iterative._files import atomic_write_bytes, file_stamp, matches_stamp
 from captum_iterative.cli._classifier import Classifier
 from captum_iterative.cli._inputs import MANIFEST, Item
 from captum_iterative.cli._manifest import Tally
@@ -36,14 +37,21 @@ from captum_iterative.experiments.cache import (
 )
 from captum_iterative.experiments.explain import config_explainer, explain_batch
 from captum_iterative.fundus.datasets import FundusDataset
-from captum_iterative.fundus.preprocess import fov_mask, preprocess_fundus, to_tensor
+from captum_iterative.fundus.preprocess import fov_bbox, fov_mask, preprocess_fundus, to_tensor
 from captum_iterative.io import read_image
+from captum_iterative.result import AugmentationWarning
 
-__all__ = ["UPSCALE_WARNING", "ExplainRun", "Loaded", "process_batch"]
+__all__ = ["ASPECT_WARNING", "UPSCALE_WARNING", "ExplainRun", "Loaded", "process_batch"]
 
 #: An image whose field of view is enlarged more than this many times on its way to the model
 #: input is reported with a warning (the model then sees mostly interpolation).
 UPSCALE_WARNING = 4.0
+#: A field of view longer than this many times its width (or the reverse) is reported with a
+#: warning: squared to the model input it becomes a thin strip (stretched, without squaring).
+ASPECT_WARNING = 8.0
+#: Bytes allowed for the records beside the maps: an ``.npz``'s meta and zip headers, the
+#: manifest.
+_RECORD_BYTES = 64 * 1024
 
 
 @dataclass
@@ -152,6 +160,14 @@ class ExplainRun:
         npz = explanation_path(self.out, method, item.id)
         return npz, npz.with_suffix(".png")
 
+    def image_bytes(self) -> int:
+        """About the most bytes one image's outputs take: per method an ``.npz`` of two
+        ``(S, S)`` float32 maps (compressed: at most their size) and an ``S x (3 S + 8)`` RGB
+        overlay (PNG: at most its raw size), with their records; and the manifest."""
+        side = self.classifier.size
+        per_method = 2 * 4 * side * side + 3 * side * (3 * side + 8) + _RECORD_BYTES
+        return len(self.config.methods) * per_method + _RECORD_BYTES
+
     def existing(self, items: Sequence[Item]) -> list[Path]:
         found = [
             path
@@ -164,27 +180,40 @@ class ExplainRun:
         return [manifest, *found] if manifest.exists() else found
 
     def todo(self, item: Item) -> dict[str, tuple[bool, bool]]:
-        """Method -> (compute the maps, render the overlay) for ``item``; done methods left out."""
+        """Method -> (compute the maps, render the overlay) for ``item``; done methods left out.
+
+        Maps are computed when missing, with ``--overwrite``, and when the input file is no
+        longer the one they were made from (its ``meta.input_file`` record).
+        """
         work = {}
         for method in self.config.methods:
             npz, png = self.paths(item, method)
-            compute = self.overwrite or not npz.exists()
+            compute = self.overwrite or not npz.exists() or self._input_changed(item, npz)
             render = compute or not png.exists()
             if compute or render:
                 work[method] = (compute, render)
         return work
 
+    @staticmethod
+    def _input_changed(item: Item, npz: Path) -> bool:
+        """Whether ``item``'s image file differs from the one ``npz`` was made from (a
+        dataset's images are taken as fixed: they carry no record)."""
+        recorded = load_meta(npz).get("input_file")
+        return isinstance(recorded, dict) and not matches_stamp(item.source, recorded)
+
     # -- images ----------------------------------------------------------------------------
 
     def load(self, item: Item) -> Loaded:
         size = self.classifier.size
+        meta: dict[str, Any] = {"source": item.source, "preprocessed": self.preprocess}
         if item.index is not None:
             assert self.dataset is not None
             sample = self.dataset.load(item.index)
             image, fov = sample.image, sample.fov
         else:
+            # stamped before reading: a change while it is read makes --resume redo the image
+            meta["input_file"] = file_stamp(item.source)
             image, fov = read_image(item.source), None
-        meta: dict[str, Any] = {"source": item.source, "preprocessed": self.preprocess}
         if not self.preprocess:
             if image.shape != (size, size, 3):
                 raise ValueError(
@@ -194,6 +223,8 @@ class ExplainRun:
             if self.config.use_fov and fov is None:
                 fov = fov_mask(image)
             return Loaded(image, fov if self.config.use_fov else None, meta)
+        if fov is None:
+            fov = fov_mask(image)  # as preprocess_fundus would, kept for the aspect ratio below
         pre = preprocess_fundus(
             image, size, fov=fov, enhance=self.classifier.enhance, square=self.classifier.square
         )
@@ -203,36 +234,64 @@ class ExplainRun:
             scale=list(pre.scale),
             radius=pre.radius,
         )
+        notes = self._shape_notes(image, fov, pre.bbox, max(pre.scale))
+        return Loaded(pre.image, pre.fov if self.config.use_fov else None, meta, notes)
+
+    def _shape_notes(
+        self, image: np.ndarray, fov: np.ndarray, box: tuple[int, int, int, int], scale: float
+    ) -> list[str]:
+        """Warnings about what preprocessing does to an odd image: its field of view enlarged
+        more than :data:`UPSCALE_WARNING` times (squared crop ``box``, ``scale``), or longer than
+        :data:`ASPECT_WARNING` times its width (or the reverse)."""
+        size = self.classifier.size
         notes = []
-        if max(pre.scale) > UPSCALE_WARNING:
-            y0, y1, x0, x1 = pre.bbox
+        if scale > UPSCALE_WARNING:
+            y0, y1, x0, x1 = box
             notes.append(
                 f"the image is {image.shape[1]}x{image.shape[0]} (field of view "
-                f"{x1 - x0}x{y1 - y0}), upscaled {max(pre.scale):.1f} times to the "
+                f"{x1 - x0}x{y1 - y0}), upscaled {scale:.1f} times to the "
                 f"{size}x{size} model input"
             )
-        return Loaded(pre.image, pre.fov if self.config.use_fov else None, meta, notes)
+        y0, y1, x0, x1 = fov_bbox(fov)
+        height, width = y1 - y0, x1 - x0
+        ratio = max(height, width) / min(height, width)
+        if ratio > ASPECT_WARNING:
+            fills = (
+                f"squared, it fills a strip {size / ratio:.2g} px "
+                f"{'tall' if width > height else 'wide'} of the {size}x{size} model input"
+                if self.classifier.square
+                else f"it is stretched {ratio:.0f} times more along one axis to the "
+                f"{size}x{size} model input"
+            )
+            notes.append(
+                f"the field of view is {width}x{height} (aspect ratio {ratio:.0f}:1, beyond "
+                f"{ASPECT_WARNING:.0f}:1): {fills}"
+            )
+        return notes
 
     # -- work ------------------------------------------------------------------------------
 
     def explain(
         self, method: str, items: Sequence[Item], loaded: Sequence[Loaded]
     ) -> list[Explanation]:
-        """Run the loop of ``method`` on one batch; one :class:`Explanation` per image."""
+        """Run the loop of ``method`` on one batch; one :class:`Explanation` per image.
+
+        The loop's :class:`AugmentationWarning` (per call, i.e. per batch) is left out: the
+        summary and the manifest count the stop reasons of the whole run instead.
+        """
         explainer, kwargs = self.explainers[method]
-        return explain_batch(
-            explainer,
-            kwargs,
-            method,
-            [item.id for item in items],
-            [to_tensor(image.image) for image in loaded],
-            # load() gives every image its field of view when the run uses one
-            [image.fov for image in loaded if image.fov is not None]
-            if self.config.use_fov
-            else None,
-            self.device,
-            [{**image.meta, **self.common_meta} for image in loaded],
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AugmentationWarning)
+            return explain_batch(
+                explainer,
+                kwargs,
+                method,
+                [item.id for item in items],
+                [to_tensor(image.image) for image in loaded],
+                self._fovs(loaded),
+                self.device,
+                [{**image.meta, **self.common_meta} for image in loaded],
+            )
 
     def _fovs(self, loaded: Sequence[Loaded]) -> list[np.ndarray] | None:
         """The fields of view the loop uses (load() gives every image one when the run does)."""
@@ -308,6 +367,7 @@ def process_batch(
         say(f"{PROG}: warning: {item.id}{where}: {record['error']}")
 
     work = {item.id: run.todo(item) for item in batch}
+    tally.skipped.update(item.id for item in batch if not work[item.id])
     loaded: dict[str, Loaded] = {}
     for item in batch:
         if work[item.id]:
@@ -330,5 +390,7 @@ def process_batch(
             try:
                 run.write(item, method, loaded[item.id], results.get(item.id), render)
                 tally.done.add(item.id)
+                if item.id in results:
+                    tally.stop_reasons[results[item.id].stop_reason] += 1
             except Exception as error:
                 fail(item, method, "write", error)

@@ -18,6 +18,7 @@ from captum_iterative.io import IMAGE_SUFFIXES, check_image_suffix, image_id, li
 __all__ = [
     "MANIFEST",
     "MANIFEST_FORMAT",
+    "OUTPUT_MARKER",
     "Item",
     "collect_items",
     "file_items",
@@ -28,6 +29,9 @@ __all__ = [
 MANIFEST = "manifest.json"
 #: Format tag of the manifest.
 MANIFEST_FORMAT = "captum_iterative.explain-manifest/1"
+#: The (empty) file that marks a folder as ``explain``'s ``--out`` from the moment the folder is
+#: used (before the manifest, which only a run that ends writes); also the folder's lock file.
+OUTPUT_MARKER = ".captum-iterative-output"
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,10 @@ def open_dataset_option(args: argparse.Namespace) -> FundusDataset:
 
 
 def _is_explain_output(folder: Path) -> bool:
-    """Whether ``folder`` holds the manifest of an ``explain`` run."""
+    """Whether ``folder`` is the output folder of an ``explain`` run: it holds the run's marker
+    (from the start of the run, so also after a SIGKILL) or its manifest."""
+    if (folder / OUTPUT_MARKER).is_file():
+        return True
     try:
         record = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError):
@@ -66,12 +73,12 @@ def _outputs_below(root: Path, out: Path) -> list[Path]:
 
     They are ``out`` itself when it lies strictly inside ``root``; the method folders
     (``<folder>/<method>/``) of ``out`` and of every earlier ``explain`` run (a folder holding
-    its manifest); and the report folders of ``evaluate`` (``settings.json`` with
+    its marker or its manifest); and the report folders of ``evaluate`` (``settings.json`` with
     ``table.md``).
     """
     root, out = root.resolve(), out.resolve()
     found = [out] if out != root and out.is_relative_to(root) else []
-    runs = [out, *(manifest.parent for manifest in root.rglob(MANIFEST))]
+    runs = [out, *(mark.parent for name in (OUTPUT_MARKER, MANIFEST) for mark in root.rglob(name))]
     found += [
         run / method for run in runs if _is_explain_output(run) or run == out for method in METHODS
     ]

@@ -9,9 +9,9 @@ from typing import Any
 import torch
 
 from captum_iterative._argparse import (
+    alpha_value,
     finite_float,
     key_value,
-    positive_float,
     positive_int,
 )
 from captum_iterative.experiments.config import ExperimentConfig
@@ -137,9 +137,10 @@ def add_loop_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--alpha",
-        type=positive_float,
+        type=alpha_value,
         default=0.6,
-        help="map weights exp(-alpha t), t = 1, 2, ... (default: %(default)s)",
+        help="map weights exp(-alpha t), t = 1, 2, ...; at most 87.3, beyond which even "
+        "exp(-alpha) underflows float32 and every map would be zero (default: %(default)s)",
     )
     group.add_argument(
         "--inpainter",

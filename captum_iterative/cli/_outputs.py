@@ -1,11 +1,14 @@
-"""Writing outputs: writable folders, leftovers of interrupted writes, overlays, JSON files."""
+"""Writing outputs: the output folder's marker and lock, writable folders, overlays, JSON."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-import tempfile
-from collections.abc import Sequence
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,38 +16,79 @@ import cv2
 import numpy as np
 
 from captum_iterative._argparse import UsageError
-from captum_iterative._files import TEMP_GLOB, atomic_write_bytes
+from captum_iterative._files import atomic_write_bytes, format_bytes, temporary_file
+from captum_iterative.cli._inputs import OUTPUT_MARKER
+from captum_iterative.cli._options import PROG
 from captum_iterative.viz import overlay, to_display_image
 
 __all__ = [
+    "check_free_space",
     "check_writable",
+    "claim_output",
     "overlay_image",
     "png_bytes",
-    "remove_leftovers",
     "write_json",
 ]
+
+
+@contextmanager
+def claim_output(folder: Path) -> Iterator[None]:
+    """Mark ``folder`` as this program's output and hold its lock while the block runs.
+
+    The marker :data:`OUTPUT_MARKER` is the first file made in the folder, so that
+    ``--recursive`` knows the folder's contents as outputs even when the run is killed before
+    its manifest. It is also the lock file: an exclusive ``fcntl.flock``, which the kernel
+    releases when the process ends in any way (SIGKILL and out-of-memory kills too). It is
+    left in place after the run (removing a lock file races with a process that has just
+    opened it).
+
+    Raises:
+        UsageError: the folder is not writable, or another process holds the lock. A file
+            system without locks (e.g. Lustre mounted without ``flock``) gets a warning line on
+            stderr instead, and the run goes on unlocked.
+    """
+    marker = folder / OUTPUT_MARKER
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(marker, os.O_RDONLY | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise UsageError(f"output folder {folder} is not writable: {error}") from error
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(
+                f"another {PROG} run is writing to {folder} (it holds the lock on {marker}); "
+                "wait for it to end, or choose another --out"
+            ) from None
+        except OSError as error:
+            print(
+                f"{PROG}: warning: cannot lock {marker} ({error.strerror}): a second run on "
+                f"{folder} would not be refused",
+                file=sys.stderr,
+            )
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def check_writable(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-probe.", suffix=".tmp.json", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
+        temporary_file(folder).unlink()
     except OSError as error:
         raise UsageError(f"output folder {folder} is not writable: {error}") from error
 
 
-def remove_leftovers(folders: Sequence[Path]) -> int:
-    """Delete the hidden temporary files of interrupted writes; returns how many."""
-    removed = 0
-    for folder in folders:
-        if not folder.is_dir():
-            continue
-        for path in folder.glob(TEMP_GLOB):
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed
+def check_free_space(folder: Path, needed: int, what: str) -> None:
+    """Refuse a run whose output folder has less than ``needed`` bytes free (``what`` says
+    what they are for), before it computes anything."""
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise UsageError(
+            f"output folder {folder} has {format_bytes(free)} free, less than {what} need "
+            f"(about {format_bytes(needed)}); make room, or choose another --out"
+        )
 
 
 def overlay_image(image: np.ndarray, initial: np.ndarray, augmented: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from captum_iterative._argparse import UsageError, positive_float
+from captum_iterative._files import remove_temporary_files
 from captum_iterative.cli._classifier import check_combinations, load_classifier_option
 from captum_iterative.cli._distributed import signal_name, start_group, stop_group
 from captum_iterative.cli._explain_run import ExplainRun, process_batch
@@ -30,7 +32,12 @@ from captum_iterative.cli._options import (
     add_data_options,
     add_loop_options,
 )
-from captum_iterative.cli._outputs import check_writable, remove_leftovers, write_json
+from captum_iterative.cli._outputs import (
+    check_free_space,
+    check_writable,
+    claim_output,
+    write_json,
+)
 from captum_iterative.io import IMAGE_SUFFIXES
 
 __all__ = ["add_explain_parser", "run_explain"]
@@ -44,7 +51,8 @@ Explain every image with each method through the iterative augmentation loop and
 Images are preprocessed like the classifier's training images (field-of-view crop, resize
 to S, Graham enhancement as the checkpoint records) unless --no-preprocess.
 
-Exit status: 0 all done, 1 some images failed (listed in the manifest), 2 usage error.
+Exit status: 0 all done, 1 some images failed (listed in the manifest) or the manifest could
+not be written (a full disk), 2 usage error.
 Shard over processes, GPUs or machines with torchrun (see docs/cli.md), e.g.
   torchrun --standalone --nproc_per_node 8 -m captum_iterative explain --dataset ...
 """
@@ -91,9 +99,8 @@ def add_explain_parser(subparsers: Any) -> None:
     mode.add_argument(
         "--resume",
         action="store_true",
-        help="keep existing outputs, compute only the missing ones and remove the temporary "
-        "files of an interrupted run; outputs made with other settings are refused "
-        "(default: off)",
+        help="keep existing outputs and compute only the missing ones; outputs made with "
+        "other settings are refused (default: off)",
     )
     mode.add_argument(
         "--overwrite",
@@ -116,11 +123,18 @@ def add_explain_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=run_explain)
 
 
-def _explain_setup(args: argparse.Namespace, device: torch.device) -> tuple[ExplainRun, list[Item]]:
+def _explain_setup(
+    args: argparse.Namespace, device: torch.device, claim: ExitStack | None
+) -> tuple[ExplainRun, list[Item]]:
+    """Everything a process checks and reads before the first image; with ``claim`` (rank 0),
+    ``--out`` is marked and locked until ``claim`` closes."""
     items, dataset = collect_items(args)
     classifier = load_classifier_option(args, device)
     run = ExplainRun(args, classifier, dataset, device)
+    if claim is not None:
+        claim.enter_context(claim_output(args.out))
     check_writable(args.out)
+    check_free_space(args.out, run.image_bytes(), "the outputs of one image")
     if not (args.resume or args.overwrite):
         existing = run.existing(items)
         if existing:
@@ -143,10 +157,12 @@ def _explain_setup(args: argparse.Namespace, device: torch.device) -> tuple[Expl
 def run_explain(args: argparse.Namespace) -> int:
     check_combinations(args)
     group, device = start_group(args.device, args.timeout)
+    # rank 0 holds the lock of --out from its set-up to the end (for every process of the run)
+    claim = ExitStack()
     try:
         setup: tuple[ExplainRun, list[Item]] | str
         try:
-            setup = _explain_setup(args, device)
+            setup = _explain_setup(args, device, claim if group.rank == 0 else None)
         except (UsageError, OSError, ValueError) as caught:
             setup = str(caught)
         # Every process stops when any of them cannot start, so that none waits forever.
@@ -157,9 +173,11 @@ def run_explain(args: argparse.Namespace) -> int:
                 raise UsageError(where + message)
         assert not isinstance(setup, str)
         run, items = setup
-        leftovers = 0
+        removed = 0
         if group.rank == 0:
-            leftovers = remove_leftovers([args.out, *(args.out / m for m in run.config.methods)])
+            removed = remove_temporary_files(
+                [args.out, *(args.out / m for m in run.config.methods)]
+            )
         group.barrier()
         mine = items[group.rank :: group.world]
         tally = Tally(rank=group.rank, images=len(mine))
@@ -190,20 +208,38 @@ def run_explain(args: argparse.Namespace) -> int:
             # No collective here: the other processes may be stopping too, or still at work.
             name = f"manifest.rank{group.rank}.json" if group.distributed else MANIFEST
             manifest = build_manifest(
-                args, run, group, items, [tally], leftovers, interrupted=signal_name(interrupt)
+                args, run, group, items, [tally], removed, interrupted=signal_name(interrupt)
             )
-            write_json(args.out / name, manifest)
+            _write_manifest(args.out / name, manifest)
             raise
         tally.seconds = time.perf_counter() - started
         bar.close()
         tallies = group.gather(tally)
+        written = True
         if group.rank == 0:
-            manifest = build_manifest(args, run, group, items, tallies, leftovers)
-            write_json(args.out / MANIFEST, manifest)
-            for partial in args.out.glob("manifest.rank*.json"):  # of an interrupted torchrun
-                partial.unlink(missing_ok=True)
-            print(summary_text(manifest, args.out))
+            manifest = build_manifest(args, run, group, items, tallies, removed)
+            written = _write_manifest(args.out / MANIFEST, manifest)
+            if written:
+                for partial in args.out.glob("manifest.rank*.json"):  # of an interrupted torchrun
+                    partial.unlink(missing_ok=True)
+            print(summary_text(manifest, args.out, written))
         failed = sum(len(t.failed) for t in tallies)
-        return 1 if failed else 0
+        return 1 if failed or not written else 0
     finally:
+        claim.close()
         stop_group(group)
+
+
+def _write_manifest(path: Path, manifest: dict[str, Any]) -> bool:
+    """Write the manifest; when that fails (a full disk), say so in one line on stderr and
+    return False: the outputs written so far stay, complete."""
+    try:
+        write_json(path, manifest)
+    except OSError as error:
+        print(
+            f"{PROG}: error: cannot write the manifest {path} ({error}); every output written "
+            "so far is complete and kept, --resume continues once there is room",
+            file=sys.stderr,
+        )
+        return False
+    return True

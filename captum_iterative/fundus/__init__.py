@@ -26,6 +26,7 @@ from captum_iterative.fundus.checkpoint import (
     load_shipped_classifier,
     read_checkpoint,
     save_checkpoint,
+    state_dict_mismatch,
 )
 from captum_iterative.fundus.classifier_eval import (
     evaluate_classifier,
@@ -191,6 +192,7 @@ __all__ = [
     "square_bbox",
     "stage_amd",
     "state_dict_keys",
+    "state_dict_mismatch",
     "timm_pretrained_kwargs",
     "to_tensor",
     "train_classifier",

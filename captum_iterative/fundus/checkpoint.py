@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from captum_iterative._files import atomic_path, load_torch_file
 from captum_iterative.fundus.models import FundusClassifier, create_classifier
@@ -32,6 +33,7 @@ __all__ = [
     "load_shipped_classifier",
     "read_checkpoint",
     "save_checkpoint",
+    "state_dict_mismatch",
 ]
 
 #: Format tag written into every checkpoint.
@@ -78,6 +80,50 @@ class ClassifierInfo:
     init: dict[str, Any] | None = None
 
 
+def state_dict_mismatch(
+    module: nn.Module, state: object, ignore_missing: tuple[str, ...] = ()
+) -> str | None:
+    """How ``state`` does not fit ``module``, in one line; None when it fits.
+
+    Names the first tensor whose shape differs, with both shapes (and how many differ), then
+    the missing and the unexpected keys (the first three of each). PyTorch's own message takes
+    many lines under "Error(s) in loading state_dict for ...:", which a one-line error cuts to
+    that heading.
+
+    Args:
+        module (nn.Module): the model to load into.
+        state (object): what the file holds, a state dict if all is well.
+        ignore_missing (tuple of str, optional): prefixes of the model's keys that the state
+            may lack (e.g. buffers the model computes itself). Default: ``()``.
+
+    Returns:
+        str or None: e.g. ``"tensor 'net.0.weight' has shape (16, 3, 3, 3) in the file,
+        (8, 3, 3, 3) in the model (1 of 1 tensors of another shape)"``.
+    """
+    if not isinstance(state, Mapping) or not all(isinstance(key, str) for key in state):
+        return f"it holds a {type(state).__name__}, not a state dict"
+    own = module.state_dict()
+    other = [
+        key
+        for key, value in state.items()
+        if key in own and tuple(getattr(value, "shape", ())) != tuple(own[key].shape)
+    ]
+    parts = []
+    if other:
+        first = other[0]
+        parts.append(
+            f"tensor {first!r} has shape {tuple(state[first].shape)} in the file, "
+            f"{tuple(own[first].shape)} in the model ({len(other)} of {len(state)} tensors "
+            "of another shape)"
+        )
+    missing = [key for key in own if key not in state and not key.startswith(ignore_missing)]
+    unexpected = [key for key in state if key not in own]
+    for keys, what in ((missing, "missing"), (unexpected, "unexpected")):
+        if keys:
+            parts.append(f"{len(keys)} {what} key(s) {keys[:3]}")
+    return "; ".join(parts) or None
+
+
 def save_checkpoint(obj: Mapping[str, Any], path: Path) -> None:
     """``torch.save`` to a temporary file in ``path``'s folder, then rename over ``path``."""
     with atomic_path(path) as tmp:
@@ -116,12 +162,10 @@ def load_classifier(
     if arch is not None and ckpt["arch"] != arch:
         raise ValueError(f"{path} holds a '{ckpt['arch']}' model, not the requested '{arch}'")
     model = create_classifier(ckpt["arch"], **ckpt["create_kwargs"])
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as err:
-        raise ValueError(
-            f"{path}: weights do not fit architecture '{ckpt['arch']}': {err}"
-        ) from err
+    mismatch = state_dict_mismatch(model, ckpt["state_dict"])
+    if mismatch:
+        raise ValueError(f"{path}: weights do not fit architecture '{ckpt['arch']}': {mismatch}")
+    model.load_state_dict(ckpt["state_dict"])
     model.to(map_location).eval()
     info = ClassifierInfo(
         arch=ckpt["arch"],

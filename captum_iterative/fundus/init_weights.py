@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from captum_iterative._files import file_sha256
-from captum_iterative.fundus.checkpoint import read_checkpoint
+from captum_iterative.fundus.checkpoint import read_checkpoint, state_dict_mismatch
 from captum_iterative.fundus.models import FundusClassifier, create_classifier
 
 __all__ = ["InitSource", "InitWeights"]
@@ -95,10 +95,10 @@ def _init_from_checkpoint(
             f"with `create_kwargs` {create_kwargs}"
         )
     model = create_classifier(arch, **create_kwargs)
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as err:
-        raise ValueError(f"init checkpoint {init.path} does not fit '{arch}': {err}") from err
+    mismatch = state_dict_mismatch(model, ckpt["state_dict"])
+    if mismatch:
+        raise ValueError(f"init checkpoint {init.path} does not fit '{arch}': {mismatch}")
+    model.load_state_dict(ckpt["state_dict"])
     return model
 
 

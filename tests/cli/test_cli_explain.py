@@ -13,7 +13,7 @@ import torch
 from cli_helpers import FAST, SIZE, arch_args, draw_fundus, run_cli, write_fundus_images
 from PIL import Image
 
-from captum_iterative.cli import MANIFEST
+from captum_iterative.cli import MANIFEST, OUTPUT_MARKER
 from captum_iterative.experiments import build_explainer, load_explanation
 from captum_iterative.fundus.models import create_classifier
 from captum_iterative.fundus.preprocess import preprocess_fundus, to_tensor
@@ -48,8 +48,10 @@ def test_explain_folder_writes_maps_overlays_and_manifest(
         "done": 4,
         "skipped": 0,
         "failed": 0,
+        "not_reached": 0,
         "seconds_per_image": None,
-        "leftovers_removed": 0,
+        "temporary_files_removed": 0,
+        "stop_reasons": {"max_iter": 4},
     }
     assert manifest["world_size"] == 1 and manifest["backend"] is None
     assert manifest["failures"] == []
@@ -62,7 +64,7 @@ def test_explain_folder_writes_maps_overlays_and_manifest(
         == hashlib.sha256(workspace["weights"].read_bytes()).hexdigest()
     )
     assert set(manifest["versions"]) >= {"torch", "captum", "timm"}
-    assert not list(out.rglob(".*"))  # no temporary file left
+    assert [p.name for p in out.rglob(".*")] == [OUTPUT_MARKER]  # no temporary file left
 
 
 def test_explain_maps_equal_the_python_api(
@@ -198,7 +200,7 @@ def test_bad_images_fail_alone_and_are_recorded(
     assert "Traceback" not in err
     done = sorted(p.stem for p in (out / "guided_backprop").glob("*.npz"))
     assert done == ["alpha", "deep", "grey", "img0", "img1"]
-    assert not list(out.rglob(".*"))
+    assert [p.name for p in out.rglob(".*")] == [OUTPUT_MARKER]
     # The documented conversion: the 16-bit copy of an 8-bit image gives that image's maps.
     eight = tmp_path / "eight"
     eight.mkdir()

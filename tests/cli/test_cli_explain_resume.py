@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 import torch
-from cli_helpers import FAST, arch_args, assert_one_line_error, run_cli
+from cli_helpers import (
+    FAST,
+    arch_args,
+    assert_one_line_error,
+    draw_fundus,
+    run_cli,
+    run_console,
+    write_fundus_images,
+)
 
 from captum_iterative.cli import MANIFEST, _explain_run
 from captum_iterative.experiments import load_explanation
@@ -45,14 +56,14 @@ def test_resume_after_a_killed_run(
     (folder / "img2.png").unlink()  # killed between the maps and the overlay
     (folder / "img3.npz").unlink()
     (folder / "img3.png").unlink()
-    (folder / ".img3.k2j3h.tmp.npz").write_bytes(b"half a file")
-    (out / ".manifest.x1.tmp.json").write_bytes(b"{")
+    (folder / ".captum-iterative-4242-k2j3h8ab.tmp.npz").write_bytes(b"half a file")
+    (out / ".captum-iterative-4242-x1y2z3ab.tmp.json").write_bytes(b"{")
     kept = {p: p.stat().st_mtime_ns for p in folder.iterdir()}
 
     code, stdout, err = run_cli([*base, "--out", out, "--resume"], capsys)
     assert code == 0, err
     assert "3 done, 1 skipped, 0 failed" in stdout
-    assert sorted(p.name for p in out.rglob(".*")) == []
+    assert sorted(p.name for p in out.rglob(".captum-iterative-*.tmp*")) == []
     # The overlay of recomputed maps is redrawn (img1.png), so it always shows its .npz.
     for path, mtime in kept.items():
         if path.exists() and not path.name.startswith(".") and path.name != "img1.png":
@@ -64,7 +75,7 @@ def test_resume_after_a_killed_run(
             ref / "guided_backprop" / f"img{k}.png"
         ).read_bytes()
     manifest = json.loads((out / MANIFEST).read_text())
-    assert manifest["totals"]["leftovers_removed"] == 2
+    assert manifest["totals"]["temporary_files_removed"] == 2
     assert manifest["settings"]["resume"] is True
 
 
@@ -157,3 +168,30 @@ def test_a_failing_image_in_a_batch_fails_alone(
         "img2",
         "img3",
     ]
+
+
+def test_resume_recomputes_an_image_whose_file_changed(
+    workspace: dict[str, Path], tmp_path: Path
+) -> None:
+    images = tmp_path / "images"
+    write_fundus_images(images, 2)
+    out = tmp_path / "out"
+    args = ["explain", images, *arch_args(workspace), *FAST, "--out", out]
+    assert run_console(args).returncode == 0
+    folder = out / "guided_backprop"
+    first = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    # img1 is replaced by another photograph; img0 is only touched (a copy, a backup tool)
+    assert cv2.imwrite(str(images / "img1.png"), draw_fundus(7)[..., ::-1])
+    stat = (images / "img0.png").stat()
+    os.utime(images / "img0.png", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+
+    resumed = run_console([*args, "--resume"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert "1 done, 1 skipped, 0 failed" in resumed.stdout
+    now = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    assert [name for name in sorted(now) if now[name] != first[name]] == ["img1.npz", "img1.png"]
+    record = load_explanation(folder / "img1.npz").meta["input_file"]
+    assert record["sha256"] == hashlib.sha256((images / "img1.png").read_bytes()).hexdigest()
+    # and the next --resume finds everything current
+    again = run_console([*args, "--resume"])
+    assert "0 done, 2 skipped, 0 failed" in again.stdout, again.stderr

@@ -10,7 +10,15 @@ import os
 from pathlib import Path
 
 import pytest
-from cli_helpers import FAST, arch_args, assert_one_line_error, run_cli
+import torch
+from cli_helpers import (
+    FAST,
+    arch_args,
+    assert_one_line_error,
+    one_error_line,
+    run_cli,
+    run_console,
+)
 
 from captum_iterative.cli import build_parser
 
@@ -107,6 +115,23 @@ def test_weights_of_another_architecture(
         capsys,
     )
     assert_one_line_error(code, err, "do not fit --arch vgg_tiny", "missing key")
+
+
+def test_a_checkpoint_whose_tensors_do_not_fit_names_the_first_one(
+    workspace: dict[str, Path], tmp_path: Path
+) -> None:
+    ckpt = torch.load(workspace["checkpoint"], weights_only=True)
+    ckpt["state_dict"]["backbone.features.3.weight"] = torch.zeros(16, 16, 3, 3)
+    bad = tmp_path / "bad.pt"
+    torch.save(ckpt, bad)
+    out = tmp_path / "o"
+    done = run_console(["explain", workspace["images"], "--checkpoint", bad, *FAST, "--out", out])
+    line = one_error_line(done)
+    assert line.startswith(f"captum-iterative: error: cannot use checkpoint {bad}: ")
+    assert (
+        "weights do not fit architecture 'vgg_tiny': tensor 'backbone.features.3.weight' has "
+        "shape (16, 16, 3, 3) in the file, (32, 16, 3, 3) in the model"
+    ) in line
 
 
 @pytest.mark.parametrize("content", [b"", b"garbage bytes, not a checkpoint", b"PK\x03\x04xx"])

@@ -9,12 +9,8 @@ model input. Same tiny set-up as the other tests of ``tests/cli`` (64 px ``vgg_t
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -25,15 +21,18 @@ from cli_helpers import (
     FAST,
     arch_args,
     assert_one_line_error,
+    completed_overlays,
+    one_error_line,
     run_cli,
+    run_console,
     save_weights,
+    start_console,
+    wait_for_overlay,
     write_fundus_images,
 )
 
-from captum_iterative.cli import MANIFEST, TORCHRUN_ENV, main
+from captum_iterative.cli import MANIFEST, OUTPUT_MARKER, TORCHRUN_ENV, main
 from captum_iterative.fundus.models import create_classifier
-
-REPO = Path(__file__).resolve().parent.parent
 
 # -- usage errors reach the user --------------------------------------------------------------
 
@@ -287,6 +286,54 @@ def test_a_size_the_model_cannot_take_is_refused_up_front(
     assert not out.exists() or not any(out.rglob("*"))
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "start", "end"),
+    [
+        # 10^6 px: a (1, 3, S, S) float32 input of 10.9 TiB, more than any machine has; the probe
+        # used to allocate it outside its error handling (a traceback, or the OOM killer)
+        (
+            "--size",
+            "1000000",
+            "--size 1000000: one 1000000 x 1000000 input tensor takes 10.9 TiB, more than the ",
+            " of memory available on cpu",
+        ),
+        # exp(-1e300) = 0: every augmented map would be zero
+        (
+            "--alpha",
+            "1e300",
+            "argument --alpha: `alpha` 1e+300 weights even the first map by exp(-alpha) = 0, "
+            "below float32's smallest normal number",
+            "(see 'captum-iterative explain --help')",
+        ),
+    ],
+)
+def test_a_value_under_which_nothing_could_be_explained_is_refused(
+    workspace: dict[str, Path], tmp_path: Path, option: str, value: str, start: str, end: str
+) -> None:
+    out = tmp_path / "o"
+    args = ["explain", workspace["images"], *arch_args(workspace), *FAST, "--out", out]
+    line = one_error_line(run_console([*args, option, value]))
+    assert line.startswith(f"captum-iterative: error: {start}") and line.endswith(end), line
+    assert not out.exists()
+
+
+def test_a_threshold_no_image_reaches_is_reported(
+    workspace: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "o"
+    done = run_console(
+        ["explain", workspace["images"], *arch_args(workspace, 1000.0), *FAST, "--out", out]
+    )
+    assert done.returncode == 0, done.stderr
+    assert "  stop reasons of the maps computed: 4 not_abnormal\n" in done.stdout
+    assert (
+        "  not_abnormal: scored below the threshold 1000.0 at the start, so their maps are all "
+        "zero, as in the paper; a lower --threshold explains them\n"
+    ) in done.stdout
+    assert json.loads((out / MANIFEST).read_text())["totals"]["stop_reasons"] == {"not_abnormal": 4}
+    assert "AugmentationWarning" not in done.stderr  # the loop's per-batch warning: summarised
+
+
 def test_images_far_smaller_than_the_input_are_reported(
     workspace: dict[str, Path],
     tmp_path: Path,
@@ -308,11 +355,27 @@ def test_images_far_smaller_than_the_input_are_reported(
     assert manifest["totals"]["done"] == 3
 
 
+def test_a_field_of_view_squeezed_to_a_strip_is_reported(
+    workspace: dict[str, Path], tmp_path: Path
+) -> None:
+    images = tmp_path / "images"
+    write_fundus_images(images, 1)  # 110 x 90: no warning
+    strip = np.zeros((20, 2000, 3), np.uint8)
+    strip[:] = (40, 90, 180)  # BGR: red 180, all field of view
+    cv2.imwrite(str(images / "strip.png"), strip)
+    out = tmp_path / "out"
+    done = run_console(["explain", images, *arch_args(workspace), *FAST, "--out", out])
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "aspect ratio" in line]
+    assert lines == [
+        "captum-iterative: warning: strip: the field of view is 2000x20 (aspect ratio 100:1, "
+        "beyond 8:1): squared, it fills a strip 0.64 px tall of the 64x64 model input"
+    ]
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert [w["image_id"] for w in manifest["warnings"]] == ["strip"]
+
+
 # -- SIGTERM and SIGINT -----------------------------------------------------------------------
-
-
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
@@ -335,34 +398,9 @@ def test_a_signal_mid_run_keeps_what_was_completed(
         *("explain", images, *arch_args(workspace), "--size", "64", "--max-iter", "20"),
         *("--device", "cpu", "--no-progress", "--out", out),
     ]
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
-    for name in TORCHRUN_ENV:
-        env.pop(name, None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "captum_iterative", *map(str, args)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # A test run started in the background (nohup, `&` without job control, some CI
-        # runners) inherits SIGINT as ignored, and Python then installs no Ctrl-C handler, as a
-        # background job should. The default disposition is what a terminal's Ctrl-C meets.
-        preexec_fn=_default_sigint,
-    )
+    process = start_console(args)
     folder = out / "guided_backprop"
-
-    def completed() -> list[str]:
-        # Files being written are hidden temporary names that keep the suffix (".img0.X.tmp.png"),
-        # and pathlib's glob matches them: count only the renamed, completed ones.
-        return sorted(p.stem for p in folder.glob("*.png") if not p.name.startswith("."))
-
-    deadline = time.monotonic() + 120
-    while not completed() and time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        time.sleep(0.02)
+    wait_for_overlay(process, folder)
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=120)
 
@@ -370,15 +408,17 @@ def test_a_signal_mid_run_keeps_what_was_completed(
     name = signal.Signals(signum).name
     assert f"captum-iterative: interrupted by {name}" in stderr
     assert "Traceback" not in stderr
-    assert not list(out.rglob(".*"))  # no temporary file left
+    assert [p.name for p in out.rglob(".*")] == [OUTPUT_MARKER]  # no temporary file left
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["interrupted"] == name
-    pngs = completed()
+    pngs = completed_overlays(folder)
     assert 1 <= len(pngs) < 20
     assert manifest["totals"]["done"] == len(pngs)
+    # the images the run never came to are "not reached", not "skipped" (those were done before)
+    assert (manifest["totals"]["skipped"], manifest["totals"]["not_reached"]) == (0, 20 - len(pngs))
     assert all((folder / f"{stem}.npz").is_file() for stem in pngs)
 
     resumed, stdout, err = run_cli([*args, "--resume"], capsys)
     assert resumed == 0, err
-    assert f"{20 - len(pngs)} done, {len(pngs)} skipped, 0 failed" in stdout
+    assert f"{20 - len(pngs)} done, {len(pngs)} skipped, 0 failed;" in stdout
     assert json.loads((out / MANIFEST).read_text())["interrupted"] is None

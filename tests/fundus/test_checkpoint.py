@@ -10,9 +10,13 @@ import pytest
 import torch
 from train_helpers import SIZE, VAL_GRADES, val_images
 
-from captum_iterative.fundus.checkpoint import load_classifier, load_default_classifier
+from captum_iterative.fundus.checkpoint import (
+    load_classifier,
+    load_default_classifier,
+    state_dict_mismatch,
+)
 from captum_iterative.fundus.classifier_eval import predict, referable_metrics
-from captum_iterative.fundus.models import FundusClassifier
+from captum_iterative.fundus.models import FundusClassifier, create_classifier
 
 
 def test_checkpoint_restores_the_model(trained: tuple[Path, object]) -> None:
@@ -48,6 +52,40 @@ def test_load_other_architecture_raises(tmp_path: Path, trained: tuple[Path, obj
     torch.save({"state_dict": {}}, tmp_path / "plain.pt")
     with pytest.raises(ValueError, match="not a captum_iterative"):
         load_classifier(tmp_path / "plain.pt")
+
+
+def test_a_tensor_of_another_shape_is_named_with_both_shapes(
+    tmp_path: Path, trained: tuple[Path, object]
+) -> None:
+    out, _ = trained
+    ckpt = torch.load(out, weights_only=True)
+    ckpt["state_dict"]["backbone.features.3.weight"] = torch.zeros(16, 16, 3, 3)
+    bad = tmp_path / "bad.pt"
+    torch.save(ckpt, bad)
+    with pytest.raises(ValueError) as caught:
+        load_classifier(bad)
+    message = str(caught.value)
+    assert "\n" not in message and "Error(s) in loading state_dict" not in message
+    assert message.startswith(f"{bad}: weights do not fit architecture 'vgg_tiny': ")
+    assert message.endswith(
+        "tensor 'backbone.features.3.weight' has shape (16, 16, 3, 3) in the file, "
+        f"(32, 16, 3, 3) in the model (1 of {len(ckpt['state_dict'])} tensors of another shape)"
+    )
+
+
+def test_state_dict_mismatch_names_keys_and_shapes() -> None:
+    model = create_classifier("vgg_tiny")
+    state = model.state_dict()
+    assert state_dict_mismatch(model, state) is None
+    bias = state.pop("backbone.features.0.bias")
+    state["head.extra"] = bias
+    assert state_dict_mismatch(model, state) == (
+        "1 missing key(s) ['backbone.features.0.bias']; 1 unexpected key(s) ['head.extra']"
+    )
+    assert state_dict_mismatch(model, state, ignore_missing=("backbone.",)) == (
+        "1 unexpected key(s) ['head.extra']"
+    )
+    assert state_dict_mismatch(model, [1, 2]) == "it holds a list, not a state dict"
 
 
 def test_load_default_classifier() -> None:
