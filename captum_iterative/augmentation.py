@@ -151,6 +151,11 @@ class IterativeAugmentation(Attribution):
         explain_normal (bool, optional): give images predicted normal at the start their plain
             first map instead of zeros. Default: False.
         keep_history (bool, optional): keep every map and mask in the result. Default: False.
+        normalize_maps (bool, optional): divide each map by the maximum of its magnitude (in the
+            field of view, when given) before it enters the sum, so that every step weighs by
+            ``exp(-alpha t)`` alone; ``initial`` stays the raw :math:`M^1`. The paper sums raw
+            maps, whose magnitude falls as the score falls (docs/loop.md reports both on the
+            synthetic default). Default: False.
         internal_batch_size (int, optional): run the loop on chunks of at most this many images
             to bound memory. Default: None (the whole batch at once).
         reuse_forward (bool or "auto", optional): take the score of :math:`I^t` from the model
@@ -197,6 +202,7 @@ class IterativeAugmentation(Attribution):
         score: str | None = None,
         output_fn: OutputFn | None = None,
         reshape_transform: ReshapeTransform | None = None,
+        normalize_maps: bool = False,
     ) -> None:
         if forward_func is not None and not callable(forward_func):
             raise TypeError("`forward_func` must be callable")
@@ -223,6 +229,7 @@ class IterativeAugmentation(Attribution):
         self.output_fn = check_output_fn(output_fn, self.forward_func)
         self.reshape_transform = check_reshape_transform(attribution_method, reshape_transform)
         self.explain_normal = bool(explain_normal)
+        self.normalize_maps = bool(normalize_maps)
         self.keep_history = bool(keep_history)
         self.internal_batch_size = (
             None
@@ -404,7 +411,8 @@ class IterativeAugmentation(Attribution):
             scores = torch.cat([scores, torch.full_like(scores[:, :1], math.nan)], dim=1)
             weight = math.exp(-self.alpha * t)
             summed_pixels = summed.view(-1, *[1] * (maps.dim() - 1))
-            augmented.index_add_(0, active, torch.where(summed_pixels, maps, 0.0), alpha=weight)
+            term = _unit_maximum(maps, fov_now) if self.normalize_maps else maps
+            augmented.index_add_(0, active, torch.where(summed_pixels, term, 0.0), alpha=weight)
             iterations.index_add_(0, active, summed.long())
             masks = masks & summed_pixels
             if self.keep_history:
@@ -477,3 +485,11 @@ class IterativeAugmentation(Attribution):
         """The modules whose output ``output_fn`` replaces: the classifier and the explainer's."""
         forwards = (self.forward_func, self.attribution_method.forward_func)
         return [f for f in forwards if isinstance(f, nn.Module)]
+
+
+def _unit_maximum(maps: Tensor, fov: Tensor | None) -> Tensor:
+    """``(k, 1, *spatial)`` maps divided by their largest magnitude (in ``fov`` when given); an
+    all-zero map stays zero. On the device, no host read."""
+    magnitude = maps.abs() if fov is None else torch.where(fov, maps.abs(), 0.0)
+    top = magnitude.flatten(1).amax(dim=1).view(-1, *[1] * (maps.dim() - 1))
+    return maps / torch.where(top > 0, top, 1.0)

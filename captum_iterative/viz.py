@@ -258,9 +258,10 @@ LESION_COLOURS: dict[str, str] = {
 def _display_range(*maps: np.ndarray) -> tuple[float, float, str]:
     """``(vmin, vmax, cmap)`` for showing ``maps`` on one colour scale: 0 to the 99.5th
     percentile of the first map's magnitude (``inferno``), symmetric about 0 (``RdBu_r``) when a
-    map holds negative values."""
+    map holds negative values beyond float rounding (a thousandth of that scale: the later maps'
+    share of an unsigned map, augmented minus its first term, is never negative otherwise)."""
     top = float(np.percentile(np.abs(maps[0]), 99.5)) or float(np.abs(maps[0]).max()) or 1.0
-    if any((m < 0).any() for m in maps):
+    if any(float(m.min()) < -1e-3 * top for m in maps):
         return -top, top, "RdBu_r"
     return 0.0, top, "inferno"
 

@@ -13,7 +13,7 @@ import pytest
 import timm
 import torch
 from captum.attr import GuidedBackprop, IntegratedGradients, LayerGradCam, Saliency
-from helpers import BlobScore, MeanScore, blob_batch
+from helpers import BlobScore, MeanScore, blob_batch, blob_image
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from skimage.filters import threshold_otsu
@@ -499,3 +499,27 @@ def test_loop_reads_the_host_once_per_iteration(
     extra = sites[5] - sites[1]
     assert sum(extra.values()) == 4, f"extra host reads for 4 more iterations: {dict(extra)}"
     assert all("augmentation.py" in site for site in extra), extra
+
+
+def test_normalize_maps_sums_each_map_over_its_maximum() -> None:
+    """normalize_maps: augmented = sum_t exp(-alpha t) M^t / max |M^t| over the field of view;
+    the raw sum stays the default and M^1 stays raw."""
+    images = torch.stack([blob_image([0.9, 0.8, 0.7], seed=0), blob_image([0.9], seed=1)]).double()
+    valid = torch.ones(2, 1, 48, 48, dtype=torch.bool)
+    valid[..., :4, :] = False
+    model = BlobScore().double().eval()
+    raw = IterativeAugmentation(Saliency(model), threshold=0.3, keep_history=True)
+    unit = IterativeAugmentation(
+        Saliency(model), threshold=0.3, keep_history=True, normalize_maps=True
+    )
+    a, b = raw.explain(images, valid=valid), unit.explain(images, valid=valid)
+    assert a.maps is not None and b.maps is not None
+    for i in range(2):
+        maps = a.maps[i]
+        weights = torch.exp(-0.6 * torch.arange(1, len(maps) + 1, dtype=torch.float64))
+        tops = torch.where(valid[i], maps.abs(), 0).flatten(1).amax(1)
+        expected = (weights.view(-1, 1, 1, 1) * maps / tops.view(-1, 1, 1, 1)).sum(0)
+        torch.testing.assert_close(b.augmented[i], expected)
+        torch.testing.assert_close(a.augmented[i], (weights.view(-1, 1, 1, 1) * maps).sum(0))
+    torch.testing.assert_close(b.initial, a.initial)
+    assert a.iterations.tolist() == b.iterations.tolist() and a.iterations.tolist()[0] > 1

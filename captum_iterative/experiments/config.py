@@ -40,6 +40,9 @@ class ExperimentConfig:
         max_images: use only the first images of the dataset. Default: None (all).
         method_kwargs: per-method overrides of the inner keywords, e.g.
             ``{"integrated_gradients": {"n_steps": 16}}``.
+        normalize_maps: divide each map by its maximum before it enters the augmented sum
+            (:class:`~captum_iterative.IterativeAugmentation`'s ``normalize_maps``; the paper
+            sums raw maps). Default: False.
     """
 
     methods: tuple[str, ...] = TABLE_I
@@ -57,6 +60,7 @@ class ExperimentConfig:
     lesion_types: tuple[str, ...] | None = None
     max_images: int | None = None
     method_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    normalize_maps: bool = False
 
     def __post_init__(self) -> None:
         self.methods = tuple(self.methods)
@@ -75,5 +79,8 @@ class ExperimentConfig:
     def cache_key(self) -> str:
         """Hash of the settings that change the maps (not the scoring settings)."""
         keys = ("max_iter", "alpha", "inpainter", "inpaint_radius", "use_fov", "method_kwargs")
-        blob = json.dumps({k: getattr(self, k) for k in keys}, sort_keys=True, default=str)
+        settings = {k: getattr(self, k) for k in keys}
+        if self.normalize_maps:  # only then, so that the paper's maps keep their keys
+            settings["normalize_maps"] = True
+        blob = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

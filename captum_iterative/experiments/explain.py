@@ -53,6 +53,7 @@ def config_explainer(
         inpainter=make_inpainter(config),
         max_iter=config.max_iter,
         alpha=config.alpha,
+        normalize_maps=config.normalize_maps,
         **loop_kwargs,
     )
     kwargs.update(config.method_kwargs.get(name, {}))

@@ -39,7 +39,7 @@ __all__ = [
 #: Format tag written into every checkpoint.
 CHECKPOINT_FORMAT = "captum_iterative.classifier/1"
 #: The checkpoint shipped with the package (trained on synthetic DR images).
-DEFAULT_CHECKPOINT = "synthetic_dr_vgg_tiny.pt"
+DEFAULT_CHECKPOINT = "synthetic_dr_vgg_small.pt"
 #: Checkpoints shipped in ``captum_iterative/checkpoints`` (``docs/training.md``), by name:
 #: ``synthetic`` (the default, 512 px, synthetic DR images), ``aptos2019`` (224 px, APTOS 2019)
 #: and ``dr600`` (512 px, the real high-resolution DR600 photographs: the real-data default).

@@ -91,14 +91,14 @@ def test_state_dict_mismatch_names_keys_and_shapes() -> None:
 def test_load_default_classifier() -> None:
     model, info = load_default_classifier()
     assert isinstance(model, FundusClassifier) and not model.training
-    assert info.arch == "vgg_tiny" and info.input_size == 512 and info.referable_grade == 2
+    assert info.arch == "vgg_small" and info.input_size == 512 and info.referable_grade == 2
     assert info.metrics["auc"] >= 0.95
     assert info.preprocessing["transform"] == "FundusTransform"
     with torch.no_grad():
         assert model(torch.rand(1, 3, 512, 512)).shape == (1, 1)
     sidecar = json.loads(
         (
-            resources.files("captum_iterative") / "checkpoints" / "synthetic_dr_vgg_tiny.json"
+            resources.files("captum_iterative") / "checkpoints" / "synthetic_dr_vgg_small.json"
         ).read_text()
     )
     assert sidecar["metrics"]["auc"] == pytest.approx(info.metrics["auc"])
