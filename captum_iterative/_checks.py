@@ -17,6 +17,7 @@ from torch import Tensor
 __all__ = [
     "MAX_ALPHA",
     "check_alpha",
+    "check_autocast",
     "check_finite_number",
     "check_images",
     "check_maps",
@@ -166,6 +167,15 @@ def check_alpha(alpha: object) -> float:
             f"map would be all zero (or denormal); `alpha` must be at most {MAX_ALPHA:.1f}"
         )
     return value
+
+
+def check_autocast(autocast: object) -> torch.dtype | None:
+    """Check the loop's ``autocast`` dtype: ``torch.bfloat16``, ``torch.float16`` or None."""
+    if autocast is not None and autocast not in (torch.bfloat16, torch.float16):
+        raise ValueError(
+            f"`autocast` must be torch.bfloat16, torch.float16 or None, got {autocast}"
+        )
+    return autocast
 
 
 def check_real(value: object, name: str, minimum: float) -> float:

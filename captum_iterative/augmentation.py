@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from captum_iterative._batch import BatchArguments, single_input
 from captum_iterative._checks import (
     check_alpha,
+    check_autocast,
     check_finite_number,
     check_images,
     check_positive_int,
@@ -35,17 +36,16 @@ from captum_iterative._warnings import deduplicated_warnings as _deduplicated_wa
 from captum_iterative.binarize import apply_binarizer, degenerate_maps, get_binarizer
 from captum_iterative.explainers import (
     AttributionFn,
-    CallableAttribution,
     accepts_target,
     as_attribution,
     check_reshape_transform,
+    loop_scorer,
     loop_target,
     resolve_reuse_forward,
     warn_guided_without_relu,
 )
 from captum_iterative.inpaint import Inpainter, NavierStokesInpainter
 from captum_iterative.outputs import (
-    SCORES,
     OutputFn,
     ScoreFn,
     Scorer,
@@ -56,12 +56,12 @@ from captum_iterative.outputs import (
     maybe_autocast,
     output_hook,
 )
-from captum_iterative.outputs import default_score as default_score
 from captum_iterative.reduce import (
     ChannelReduction,
     ReshapeTransform,
     get_channel_reduction,
     reduce_attribution,
+    unit_maximum,
 )
 from captum_iterative.result import STOP_REASONS as STOP_REASONS
 from captum_iterative.result import AugmentationResult as AugmentationResult
@@ -239,11 +239,7 @@ class IterativeAugmentation(Attribution):
         self.reuse_forward = resolve_reuse_forward(
             reuse_forward, attribution_method, self.forward_func, forward_func is not None
         )
-        if autocast is not None and autocast not in (torch.bfloat16, torch.float16):
-            raise ValueError(
-                f"`autocast` must be torch.bfloat16, torch.float16 or None, got {autocast}"
-            )
-        self.autocast = autocast
+        self.autocast = check_autocast(autocast)
         warn_guided_without_relu(attribution_method)
 
     # -- Captum's Attribution interface -------------------------------------------------------
@@ -318,20 +314,18 @@ class IterativeAugmentation(Attribution):
             valid = check_valid(valid, images)
             if kwargs.pop("return_convergence_delta", None):
                 raise ValueError("`return_convergence_delta=True` is not supported by the loop")
-            with output_hook(self._output_modules(), self.output_fn):
+            with output_hook(self._forwards(), self.output_fn):
                 target = loop_target(
                     self.attribution_method, target, images, additional_forward_args
                 )
             batch = BatchArguments(n, target, additional_forward_args, kwargs, images)
             # Built per call, so that changes to score_fn or autocast after construction count.
-            any_output = isinstance(self.attribution_method, CallableAttribution) and (
-                self.score_fn not in SCORES.values()
+            scorer = loop_scorer(
+                self.attribution_method, self.forward_func, self.score_fn, self.autocast
             )
-            scorer = Scorer(self.forward_func, self.score_fn, self.autocast, any_output)
-            scorer.warn_if_training()
             step = self.internal_batch_size or n
             parts = []
-            with _deduplicated_warnings(), output_hook(self._output_modules(), self.output_fn):
+            with _deduplicated_warnings(), output_hook(self._forwards(), self.output_fn):
                 for start in range(0, n, step):
                     index = torch.arange(start, min(start + step, n), device=images.device)
                     parts.append(self._run(images, index, batch, valid, show_progress, scorer))
@@ -365,18 +359,14 @@ class IterativeAugmentation(Attribution):
         history: list[HistoryStep] = []
         active = torch.arange(n, device=device)  # the chunk's images still iterating
 
-        def arguments_of(local: Tensor) -> tuple[Any, Any, dict[str, Any]]:
-            """``target``, ``additional_forward_args`` and inner keywords of images ``local``."""
-            return batch.select(index[local])
-
-        first_scores = scorer(current, *arguments_of(active)[:2], first=True)
+        first_scores = scorer(current, *batch.select(index[active])[:2], first=True)
         scorer.check_finite(first_scores, index)
         scores[:, 0] = first_scores
         normal = first_scores < self.threshold
         reason[normal] = _NOT_ABNORMAL
         if self.explain_normal and bool(normal.any()):
             idle = active[normal]
-            first_maps = self._map(current[idle], *arguments_of(idle))
+            first_maps = self._map(current[idle], *batch.select(index[idle]))
             initial[idle] = first_maps
             augmented[idle] = first_maps
         active = active[~normal]
@@ -386,7 +376,7 @@ class IterativeAugmentation(Attribution):
         while active.numel() > 0:
             images_now = current[active]
             fov_now = None if fov is None else fov[active]
-            target, extra_args, kwargs = arguments_of(active)
+            target, extra_args, kwargs = batch.select(index[active])
             if self.reuse_forward and t > 0:
                 # The score of the inpainted images comes from the attribution's forward pass;
                 # images that became normal drop their (unused) map.
@@ -411,7 +401,7 @@ class IterativeAugmentation(Attribution):
             scores = torch.cat([scores, torch.full_like(scores[:, :1], math.nan)], dim=1)
             weight = math.exp(-self.alpha * t)
             summed_pixels = summed.view(-1, *[1] * (maps.dim() - 1))
-            term = _unit_maximum(maps, fov_now) if self.normalize_maps else maps
+            term = unit_maximum(maps, fov_now) if self.normalize_maps else maps
             augmented.index_add_(0, active, torch.where(summed_pixels, term, 0.0), alpha=weight)
             iterations.index_add_(0, active, summed.long())
             masks = masks & summed_pixels
@@ -479,17 +469,6 @@ class IterativeAugmentation(Attribution):
             return maps, scorer(x, target, extra_args)
         return maps, scorer.of_output(captured[0], target, x.shape[0])
 
-    # -- construction helpers ----------------------------------------------------------------
-
-    def _output_modules(self) -> list[nn.Module]:
-        """The modules whose output ``output_fn`` replaces: the classifier and the explainer's."""
-        forwards = (self.forward_func, self.attribution_method.forward_func)
-        return [f for f in forwards if isinstance(f, nn.Module)]
-
-
-def _unit_maximum(maps: Tensor, fov: Tensor | None) -> Tensor:
-    """``(k, 1, *spatial)`` maps divided by their largest magnitude (in ``fov`` when given); an
-    all-zero map stays zero. On the device, no host read."""
-    magnitude = maps.abs() if fov is None else torch.where(fov, maps.abs(), 0.0)
-    top = magnitude.flatten(1).amax(dim=1).view(-1, *[1] * (maps.dim() - 1))
-    return maps / torch.where(top > 0, top, 1.0)
+    def _forwards(self) -> tuple[Any, Any]:
+        """The forward functions whose output ``output_fn`` replaces (the modules among them)."""
+        return (self.forward_func, self.attribution_method.forward_func)

@@ -38,6 +38,8 @@ from captum.attr import (
 from captum.log import log_usage
 from torch import Tensor, nn
 
+from captum_iterative.outputs import SCORES, ScoreFn, Scorer
+
 __all__ = [
     "REUSABLE_FORWARD",
     "AttributionFn",
@@ -293,3 +295,15 @@ def check_reshape_transform(method: Attribution, reshape_transform: Any) -> Any:
             "reshape_transform through captum_iterative.integrations.gradcam.CAMAttribution"
         )
     return reshape_transform
+
+
+def loop_scorer(
+    method: Attribution, forward_func: Callable[..., Any], score_fn: ScoreFn, autocast: Any
+) -> Scorer:
+    """The loop's :class:`~captum_iterative.outputs.Scorer` for ``method``; warns once when the
+    classifier is in training mode. A plain callable's ``forward_func`` may return any output
+    when ``score_fn`` is the caller's own (not a preset of ``SCORES``)."""
+    any_output = isinstance(method, CallableAttribution) and score_fn not in SCORES.values()
+    scorer = Scorer(forward_func, score_fn, autocast, any_output)
+    scorer.warn_if_training()
+    return scorer

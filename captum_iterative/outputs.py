@@ -183,7 +183,7 @@ def check_target_range(target: Any, columns: int, tensors: bool = True) -> None:
 
 
 @contextmanager
-def output_hook(modules: Sequence[nn.Module], output_fn: OutputFn | None) -> Iterator[None]:
+def output_hook(modules: Sequence[object], output_fn: OutputFn | None) -> Iterator[None]:
     """Apply ``output_fn`` to the output of each of ``modules`` while the block runs.
 
     A forward hook that returns a value replaces the module's output, so every caller of the
@@ -191,7 +191,9 @@ def output_hook(modules: Sequence[nn.Module], output_fn: OutputFn | None) -> Ite
     sees ``output_fn(output)``. The hooks are removed on exit, also when the block raises.
 
     Args:
-        modules (sequence of nn.Module): the classifier module(s), each hooked once.
+        modules (sequence): the classifier's forward functions (the loop's and the
+            attribution's); each ``nn.Module`` among them is hooked once, other callables are
+            left alone.
         output_fn (callable, optional): ``output -> Tensor``; None hooks nothing. Default: None.
     """
     if output_fn is None:
@@ -209,7 +211,7 @@ def output_hook(modules: Sequence[nn.Module], output_fn: OutputFn | None) -> Ite
 
     handles = []
     try:
-        for module in {id(m): m for m in modules}.values():
+        for module in {id(m): m for m in modules if isinstance(m, nn.Module)}.values():
             handles.append(module.register_forward_hook(hook))
         yield
     finally:

@@ -187,3 +187,11 @@ def reduce_attribution(
         mode = interpolate_mode or _INTERPOLATE_MODES[len(size)]
         reduced = LayerAttribution.interpolate(reduced, size, mode)
     return reduced.to(torch.promote_types(reduced.dtype, torch.float32))
+
+
+def unit_maximum(maps: Tensor, fov: Tensor | None) -> Tensor:
+    """``(k, 1, *spatial)`` maps divided by their largest magnitude (in ``fov`` when given); an
+    all-zero map stays zero. On the device, no host read."""
+    magnitude = maps.abs() if fov is None else torch.where(fov, maps.abs(), 0.0)
+    top = magnitude.flatten(1).amax(dim=1).view(-1, *[1] * (maps.dim() - 1))
+    return maps / torch.where(top > 0, top, 1.0)

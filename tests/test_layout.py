@@ -78,7 +78,6 @@ OLD_PATHS: list[tuple[str, str]] = [
     ("captum_iterative.augmentation", "AugmentationResult"),
     ("captum_iterative.augmentation", "STOP_REASONS"),
     ("captum_iterative.augmentation", "ScoreFn"),
-    ("captum_iterative.augmentation", "default_score"),
     ("captum_iterative.cli", "main"),
     ("captum_iterative.cli", "build_parser"),
     ("captum_iterative.cli", "MANIFEST"),

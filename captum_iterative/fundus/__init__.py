@@ -101,6 +101,7 @@ from captum_iterative.fundus.synthetic import (
     SyntheticFundusDataset,
     generate_fundus,
     grade_dr,
+    quadrant_counts,
     stage_amd,
 )
 from captum_iterative.fundus.train import (
@@ -178,6 +179,7 @@ __all__ = [
     "predict",
     "preprocess_batch",
     "preprocess_fundus",
+    "quadrant_counts",
     "read_checkpoint",
     "read_state_dict",
     "referable_metrics",

@@ -113,6 +113,7 @@ def test_fine_tune_from_the_aptos_checkpoint(tmp_path: Path, replica: Path) -> N
         "balance": True,
         "seed": 1,
         "channels_last": False,
+        "loss": "mse",
     }
     assert summary["command"].startswith(
         "python -m captum_iterative.fundus.train --dataset dr600 --root "

@@ -249,7 +249,7 @@ class _DRPainter:
             centre,
             spread,
             extent,
-            partial(_cluster, blobs=blobs),
+            partial(shapes.cluster, blobs=blobs),
             self.pale(*_EXUDATE_COLOUR),
             annotate=False,
         )
@@ -341,7 +341,7 @@ class _DRPainter:
             reach = self.dd * rng.uniform(0.4, 0.8) * self.s / g.scale
             half = math.ceil(reach) + 3
             drawing = np.zeros((2 * half + 1, 2 * half + 1), np.uint8)
-            loops = _fan(rng, reach, int(rng.integers(6, 14)), (half, half))
+            loops = shapes.fan(rng, reach, int(rng.integers(6, 14)), (half, half))
             cv2.polylines(drawing, loops, False, 255, max(1, round(0.8 * self.s)), cv2.LINE_AA, 4)
             if self.canvas.paint(
                 "neovascularization",
@@ -354,27 +354,6 @@ class _DRPainter:
             ):
                 return True
         return False
-
-
-def _fan(
-    rng: np.random.Generator, reach: float, count: int, origin: tuple[float, float]
-) -> list[np.ndarray]:
-    """``count`` tortuous closed loops leaving ``origin`` in a fan, as OpenCV 4-bit polylines."""
-    t = np.linspace(0.0, 1.0, 40)
-    loops = []
-    heading = rng.uniform(0, 2 * math.pi)
-    for _ in range(count):
-        phi = heading + rng.normal(0.0, 0.9)
-        length = reach * rng.uniform(0.5, 1.0)
-        width = length * rng.uniform(0.2, 0.45)
-        along = length * np.sin(math.pi * t)
-        across = width * np.sin(2 * math.pi * t) + 0.08 * length * np.sin(
-            2 * math.pi * rng.uniform(2, 4) * t + rng.uniform(0, 2 * math.pi)
-        ) * np.sin(math.pi * t)
-        x = origin[0] + along * math.cos(phi) - across * math.sin(phi)
-        y = origin[1] + along * math.sin(phi) + across * math.cos(phi)
-        loops.append(np.rint(np.stack([x, y], axis=1) * 16).astype(np.int32))
-    return loops
 
 
 def draw_dr_lesions(
@@ -445,20 +424,6 @@ def draw_dr_lesions(
                 drawn += 1
             if drawn == n_ma:
                 break
-
-
-def _cluster(
-    dx: np.ndarray, dy: np.ndarray, blobs: list[tuple[float, float, float, np.ndarray]]
-) -> np.ndarray:
-    """The blend weight of an exudate cluster: the largest of its blobs' ``(x, y, r, harmonics)``
-    (offsets from the cluster centre), so that overlapping dots do not brighten twice."""
-    alpha = np.zeros((dy.shape[0], dx.shape[1]), np.float32)
-    for x, y, r, harm in blobs:
-        one = shapes.blob(
-            dx - np.float32(x), dy - np.float32(y), radius=r, harmonics=harm, edge=0.8
-        )
-        np.maximum(alpha, one, out=alpha)
-    return alpha
 
 
 def _present_types(rng: np.random.Generator, severe: bool) -> set[str]:

@@ -36,7 +36,6 @@ import numpy as np
 from captum_iterative.fundus.synthetic.records import Lesion
 
 __all__ = [
-    "DR_COUNTED",
     "INTERMEDIATE_DRUSEN_EXTENSIVE",
     "SEVERE_HEMORRHAGES_PER_QUADRANT",
     "grade_dr",

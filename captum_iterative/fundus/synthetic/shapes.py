@@ -9,6 +9,7 @@ centre, so ``alpha > 0.5`` is one connected region.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -127,3 +128,36 @@ def textured(
         numpy.ndarray: ``(h, w)`` ``float32`` alpha.
     """
     return shape(dx, dy) * (np.float32(1.0 - depth) + np.float32(depth) * raster(dx, dy, texture))
+
+
+def fan(
+    rng: np.random.Generator, reach: float, count: int, origin: tuple[float, float]
+) -> list[np.ndarray]:
+    """``count`` tortuous closed loops leaving ``origin`` in a fan, as OpenCV 4-bit polylines."""
+    t = np.linspace(0.0, 1.0, 40)
+    loops = []
+    heading = rng.uniform(0, 2 * math.pi)
+    for _ in range(count):
+        phi = heading + rng.normal(0.0, 0.9)
+        length = reach * rng.uniform(0.5, 1.0)
+        width = length * rng.uniform(0.2, 0.45)
+        along = length * np.sin(math.pi * t)
+        across = width * np.sin(2 * math.pi * t) + 0.08 * length * np.sin(
+            2 * math.pi * rng.uniform(2, 4) * t + rng.uniform(0, 2 * math.pi)
+        ) * np.sin(math.pi * t)
+        x = origin[0] + along * math.cos(phi) - across * math.sin(phi)
+        y = origin[1] + along * math.sin(phi) + across * math.cos(phi)
+        loops.append(np.rint(np.stack([x, y], axis=1) * 16).astype(np.int32))
+    return loops
+
+
+def cluster(
+    dx: np.ndarray, dy: np.ndarray, blobs: list[tuple[float, float, float, np.ndarray]]
+) -> np.ndarray:
+    """The blend weight of an exudate cluster: the largest of its blobs' ``(x, y, r, harmonics)``
+    (offsets from the cluster centre), so that overlapping dots do not brighten twice."""
+    alpha = np.zeros((dy.shape[0], dx.shape[1]), np.float32)
+    for x, y, r, harm in blobs:
+        one = blob(dx - np.float32(x), dy - np.float32(y), radius=r, harmonics=harm, edge=0.8)
+        np.maximum(alpha, one, out=alpha)
+    return alpha
