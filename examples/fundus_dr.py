@@ -71,6 +71,8 @@ EXAMPLE_SEED = 2026
 QUICK = {"images": 8, "methods": "guided_backprop,grad_cam"}
 #: The synthetic images of a run without ``--images``.
 DEFAULT_IMAGES = 16
+#: How long the full run takes (measured: docs/results.md, section 11).
+FULL_RUN_DURATION = "about 10 minutes on 2 CPU cores"
 
 
 def build_parser() -> ArgumentParser:
@@ -102,7 +104,7 @@ def build_parser() -> ArgumentParser:
         default=None,
         help=(
             "classifier checkpoint of captum_iterative.fundus.train (default: the shipped one "
-            "for the dataset: the synthetic vgg_tiny, or for diaretdb1 the 512 px dr600 "
+            "for the dataset: the synthetic vgg_small, or for diaretdb1 the 512 px dr600 "
             "vgg_small, SHIPPED_CHECKPOINTS['dr600'])"
         ),
     )
@@ -111,7 +113,7 @@ def build_parser() -> ArgumentParser:
         action="store_true",
         help=f"a one-minute run on the synthetic default: {QUICK['images']} images, methods "
         f"{QUICK['methods']} (what `make demo` runs; default: off, the full run of "
-        f"{DEFAULT_IMAGES} images and Table I's five methods, about 10 minutes on 2 CPU cores)",
+        f"{DEFAULT_IMAGES} images and Table I's five methods, {FULL_RUN_DURATION})",
     )
     parser.add_argument(
         "--methods",
@@ -252,6 +254,11 @@ def run(args: argparse.Namespace) -> None:
     for name, what in outputs(args.out, methods):
         print(f"  {name:<28} {what}")
     print(f"Total time: {time.perf_counter() - started:.0f} s")
+    if args.quick:
+        print(
+            f"This was the quick run. The full one ({DEFAULT_IMAGES} images, the five methods of "
+            f"Table I, {FULL_RUN_DURATION}): python examples/fundus_dr.py --out out/fundus_dr"
+        )
 
 
 def outputs(out: Path, methods: tuple[str, ...]) -> list[tuple[str, str]]:
