@@ -154,8 +154,8 @@ class IterativeAugmentation(Attribution):
         normalize_maps (bool, optional): divide each map by the maximum of its magnitude (in the
             field of view, when given) before it enters the sum, so that every step weighs by
             ``exp(-alpha t)`` alone; ``initial`` stays the raw :math:`M^1`. The paper sums raw
-            maps, whose magnitude falls as the score falls (docs/loop.md reports both on the
-            synthetic default). Default: False.
+            maps, whose magnitude falls as the score falls (docs/results.md, section 11,
+            reports both on the synthetic default). Default: False.
         internal_batch_size (int, optional): run the loop on chunks of at most this many images
             to bound memory. Default: None (the whole batch at once).
         reuse_forward (bool or "auto", optional): take the score of :math:`I^t` from the model

@@ -170,7 +170,8 @@ def plot_iterations(
             ``(H, W, C)`` / ``(H, W)`` array.
         index (int, optional): which image of the result. Default: 0.
         title (str, optional): what the figure shows, e.g. the method's name; the figure's title
-            adds the image index, its number of maps, stop reason and the threshold.
+            adds the image's number of maps, stop reason and the threshold (and its index, for a
+            result of several images).
             Default: None.
         max_columns (int, optional): at most this many steps are drawn (the first ones and the
             last). Default: 6.
@@ -233,9 +234,11 @@ def plot_iterations(
     overlay_scale = ScalarMappable(norm=Normalize(0.0, 1.0), cmap=cmap)
     fig.colorbar(overlay_scale, ax=axes[:, -1], shrink=0.6, label="map / 99.5th pct (overlay)")
     about = (
-        f"image {index}: {total} map{'' if total == 1 else 's'}, stop reason "
-        f"{result.stop_reason[index]}, threshold {result.threshold:.4g}"
+        f"{total} map{'' if total == 1 else 's'}, stop reason {result.stop_reason[index]}, "
+        f"threshold {result.threshold:.4g}"
     )
+    if n > 1:  # which image of the batch
+        about = f"image {index}: {about}"
     fig.suptitle(about if title is None else f"{title} — {about}", fontsize=10)
     return fig
 
@@ -327,8 +330,8 @@ def plot_augmented_evidence(
         axes[r, 0].set_title(name, fontsize=9)
         panels = (
             (m1, (m1,), "initial $M^1$"),
-            (aug, (aug, later), r"augmented $\sum_t e^{-\alpha t} M^t$"),
-            (later, (aug, later), r"new evidence $\sum_{t \geq 2} e^{-\alpha t} M^t$"),
+            (aug, (aug, later), r"augmented $\Sigma_{t \geq 1}\, e^{-\alpha t} M^t$"),
+            (later, (aug, later), r"new evidence $\Sigma_{t \geq 2}\, e^{-\alpha t} M^t$"),
         )
         for c, (shown, scale_of, label) in enumerate(panels, start=1):
             vmin, vmax, cmap = _display_range(*scale_of)

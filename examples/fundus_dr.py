@@ -283,20 +283,19 @@ def outputs(out: Path, methods: tuple[str, ...]) -> list[tuple[str, str]]:
     ]
 
 
-def loop_figure_image(referable: list[str], cache: Path, max_iter: int) -> str | None:
-    """The referable image whose guided-backpropagation loop shows the method best: the one that
-    took the most maps before the classifier called it normal (several steps, and an end), else
-    the first referable image."""
+def loop_figure_image(referable: list[str], cache: Path) -> str | None:
+    """The referable image whose guided-backpropagation loop shows the most steps: the one with
+    the most maps, among equals one the classifier called normal in the end (first in order
+    after that); the first referable image when the method did not run."""
     if not referable or not explanation_path(cache, "guided_backprop", referable[0]).exists():
         return referable[0] if referable else None
     maps = {i: load_explanation(explanation_path(cache, "guided_backprop", i)) for i in referable}
-    ended = [i for i, e in maps.items() if e.stop_reason == "normal" and e.iterations < max_iter]
-    return max(ended, key=lambda i: maps[i].iterations) if ended else referable[0]
+    return max(referable, key=lambda i: (maps[i].iterations, maps[i].stop_reason == "normal"))
 
 
 def write_loop_figure(model, threshold, dataset, referable, args, config, size, enhance) -> None:  # type: ignore[no-untyped-def]
     """The loop step by step, with guided backpropagation, on :func:`loop_figure_image`."""
-    image_id = loop_figure_image(referable, args.out / "cache", config.max_iter)
+    image_id = loop_figure_image(referable, args.out / "cache")
     if image_id is None:
         return
     index = list(dataset.ids).index(image_id)

@@ -90,6 +90,9 @@ def test_step_figure_of_a_batch_draws_the_image_index(
     # The one image, as before, draws the same figure.
     alone = plot_iterations(result, images[1], index=-1, title="Saliency")
     assert [ax.get_title() for ax in alone.axes] == titles
+    # A result of one image has no index to name.
+    single = plot_iterations(result[1], images[1], title="Saliency")
+    assert single.get_suptitle() == "Saliency — 2 maps, stop reason normal, threshold 0.3"
     with pytest.raises(ValueError, match="`images` holds 1 images for a result of 2"):
         plot_iterations(result, images[:1], 1)
     with pytest.raises(IndexError, match="`index` 2 out of range"):

@@ -214,7 +214,8 @@ def load_shipped_classifier(
 def load_default_classifier(
     map_location: str | torch.device = "cpu",
 ) -> tuple[FundusClassifier, ClassifierInfo]:
-    """The shipped ``vgg_tiny`` trained on synthetic DR images (see ``docs/training.md``).
+    """The shipped ``vgg_small`` trained on synthetic DR images at 512 px (``"synthetic"`` of
+    :data:`SHIPPED_CHECKPOINTS`; see ``docs/training.md``).
 
     Args:
         map_location (str or torch.device, optional): device of the model. Default: ``"cpu"``

@@ -323,7 +323,7 @@ def create_classifier(
 
     Args:
         name (str): a registered architecture (:func:`list_classifiers`: ``"vgg16_paper"``,
-            ``"inception_v3"``, ``"vgg_tiny"``, ``"vgg_small"``) or any
+            ``"inception_v3"``, ``"vgg_tiny"``, ``"vgg_small"``, ``"vgg16_narrow"``) or any
             :func:`timm.list_models` name.
         pretrained (bool, optional): load ImageNet weights from a local file (``weights=PATH``
             or the timm cache); never downloads. Default: ``False``
