@@ -25,7 +25,7 @@ from captum_iterative.cli._classifier import Classifier
 from captum_iterative.cli._inputs import MANIFEST, Item
 from captum_iterative.cli._manifest import Tally
 from captum_iterative.cli._options import PROG, config_of
-from captum_iterative.cli._outputs import overlay_image, png_bytes
+from captum_iterative.cli._outputs import header_height, overlay_image, png_bytes
 from captum_iterative.experiments.cache import (
     Explanation,
     explanation_path,
@@ -162,10 +162,11 @@ class ExplainRun:
 
     def image_bytes(self) -> int:
         """About the most bytes one image's outputs take: per method an ``.npz`` of two
-        ``(S, S)`` float32 maps (compressed: at most their size) and an ``S x (3 S + 8)`` RGB
-        overlay (PNG: at most its raw size), with their records; and the manifest."""
+        ``(S, S)`` float32 maps (compressed: at most their size) and an ``(L + S) x (3 S + 8)``
+        RGB overlay (PNG: at most its raw size), with their records; and the manifest."""
         side = self.classifier.size
-        per_method = 2 * 4 * side * side + 3 * side * (3 * side + 8) + _RECORD_BYTES
+        rows = header_height(side) + side
+        per_method = 2 * 4 * side * side + 3 * rows * (3 * side + 8) + _RECORD_BYTES
         return len(self.config.methods) * per_method + _RECORD_BYTES
 
     def existing(self, items: Sequence[Item]) -> list[Path]:
@@ -316,7 +317,13 @@ class ExplainRun:
             save_explanation(npz, explanation)
         if render:
             shown = explanation if explanation is not None else load_explanation(npz)
-            panel = overlay_image(loaded.image, shown.initial, shown.augmented)
+            maps = f"{shown.iterations} map{'' if shown.iterations == 1 else 's'}"
+            labels = (
+                f"{method}: {item.id}",
+                "initial map M1",
+                f"augmented ({maps}, {shown.stop_reason})",
+            )
+            panel = overlay_image(loaded.image, shown.initial, shown.augmented, labels)
             atomic_write_bytes(png, png_bytes(panel))
 
 

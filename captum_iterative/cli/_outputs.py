@@ -25,6 +25,7 @@ __all__ = [
     "check_free_space",
     "check_writable",
     "claim_output",
+    "header_height",
     "overlay_image",
     "png_bytes",
     "write_json",
@@ -91,13 +92,41 @@ def check_free_space(folder: Path, needed: int, what: str) -> None:
         )
 
 
-def overlay_image(image: np.ndarray, initial: np.ndarray, augmented: np.ndarray) -> np.ndarray:
-    """``(S, 3 S + 8, 3)`` ``uint8`` RGB panel: image | initial map | augmented map."""
-    gap = np.ones((image.shape[0], 4, 3))
-    panel = np.concatenate(
-        [to_display_image(image), gap, overlay(image, initial), gap, overlay(image, augmented)],
-        axis=1,
-    )
+def header_height(side: int) -> int:
+    """Height in pixels of an overlay's label strip for ``side``-pixel panels."""
+    return max(14, side // 16)
+
+
+def _label(width: int, height: int, text: str) -> np.ndarray:
+    """A white ``(height, width, 3)`` float strip with ``text`` in black, scaled to fit."""
+    strip = np.full((height, width, 3), 255, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (w, h), _ = cv2.getTextSize(text, font, 1.0, 1)
+    scale = min(0.6 * height / h, (width - 6) / w)
+    (w, h), _ = cv2.getTextSize(text, font, scale, 1)
+    origin = (3, (height + h) // 2)
+    cv2.putText(strip, text, origin, font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return strip.astype(np.float64) / 255.0
+
+
+def overlay_image(
+    image: np.ndarray,
+    initial: np.ndarray,
+    augmented: np.ndarray,
+    labels: tuple[str, str, str],
+) -> np.ndarray:
+    """``(L + S, 3 S + 8, 3)`` ``uint8`` RGB panel: image | initial map | augmented map, each
+    under its label (a strip ``L =`` :func:`header_height` ``(S)`` pixels tall)."""
+    side = image.shape[0]
+    gap = np.ones((side, 4, 3))
+    panels = [to_display_image(image), overlay(image, initial), overlay(image, augmented)]
+    height = header_height(side)
+    columns = []
+    for i, (panel, text) in enumerate(zip(panels, labels, strict=True)):
+        columns.append(np.concatenate([_label(panel.shape[1], height, text), panel], axis=0))
+        if i < 2:
+            columns.append(np.concatenate([np.ones((height, 4, 3)), gap], axis=0))
+    panel = np.concatenate(columns, axis=1)
     return np.clip(np.rint(panel * 255.0), 0, 255).astype(np.uint8)
 
 

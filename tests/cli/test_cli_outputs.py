@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from cli_helpers import (
     FAST,
@@ -259,3 +260,28 @@ def test_too_little_free_space_is_refused_up_front(
         code, err, f"output folder {out} has 100.0 KiB free, less than the outputs of one image"
     )
     assert not (out / "guided_backprop").exists()
+
+
+def test_an_overlay_names_its_method_image_and_panels() -> None:
+    from captum_iterative.cli._outputs import header_height, overlay_image
+    from captum_iterative.viz import overlay, to_display_image
+
+    rng = np.random.default_rng(0)
+    image = rng.random((64, 64, 3))
+    initial, augmented = rng.random((1, 64, 64)), rng.random((1, 64, 64))
+    labels = ("guided_backprop: img1", "initial map M1", "augmented (3 maps, normal)")
+    panel = overlay_image(image, initial, augmented, labels)
+    top = header_height(64)
+    assert panel.shape == (top + 64, 3 * 64 + 8, 3) and panel.dtype == np.uint8
+    # Below the labels: the image and the two overlays as viz draws them, 4 px apart.
+    expected = [to_display_image(image), overlay(image, initial), overlay(image, augmented)]
+    for i, drawn in enumerate(expected):
+        got = panel[top:, i * 68 : i * 68 + 64]
+        np.testing.assert_array_equal(got, np.clip(np.rint(drawn * 255.0), 0, 255))
+    # Each label is drawn in its own strip (dark text on white), and another text changes it.
+    for i in range(3):
+        strip = panel[:top, i * 68 : i * 68 + 64]
+        assert (strip < 128).any() and (strip == 255).mean() > 0.5
+    other = overlay_image(image, initial, augmented, (*labels[:2], "augmented (1 map, normal)"))
+    assert not np.array_equal(other[:top, 136:], panel[:top, 136:])
+    np.testing.assert_array_equal(other[:top, :136], panel[:top, :136])
