@@ -4,8 +4,8 @@ With no arguments it runs on the embedded default: synthetic DR fundus images dr
 project's generator (with lesion masks) and the classifier shipped with the package (a compact
 VGG trained on synthetic images, see docs/training.md). ``--quick`` (what ``make demo`` runs)
 explains 8 images with guided backpropagation and Grad-CAM only, in under a minute on 2 CPU
-cores; without it, 16 images and the five methods of the paper's Table I take about 10
-minutes there. It
+cores; without it, 16 images and the five methods of the paper's Table I take about 16
+minutes there (13 of them in integrated gradients). It
 
 1. classifies every image and keeps those predicted referable (score >= th_pred);
 2. explains them with the five attribution methods of the paper's Table I, each wrapped in
@@ -72,7 +72,7 @@ QUICK = {"images": 8, "methods": "guided_backprop,grad_cam"}
 #: The synthetic images of a run without ``--images``.
 DEFAULT_IMAGES = 16
 #: How long the full run takes (measured: docs/results.md, section 11).
-FULL_RUN_DURATION = "about 10 minutes on 2 CPU cores"
+FULL_RUN_DURATION = "about 16 minutes on 2 CPU cores"
 
 
 def build_parser() -> ArgumentParser:

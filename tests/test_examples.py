@@ -86,3 +86,46 @@ def test_short_synthetic_run_writes_its_report(example: ModuleType, tmp_path: Pa
     for name in ("table.md", "table.csv", "per_image.csv", "loop_steps.png"):
         assert (tmp_path / name).is_file(), name
     assert 1 <= settings["mean_iterations"]["saliency"] <= 2
+
+
+def test_quick_is_few_images_and_two_methods_on_the_synthetic_default(
+    example: ModuleType, monkeypatch: Any, tmp_path: Path
+) -> None:
+    seen: dict = {}
+
+    def fake_run(dataset, model, threshold, out, config, **kwargs):  # type: ignore[no-untyped-def]
+        seen.update(n=len(dataset), methods=config.methods)
+        raise _Stop
+
+    monkeypatch.setattr(example, "run_localization", fake_run)
+    with pytest.raises(_Stop):
+        example.main(["--quick", "--out", str(tmp_path)])
+    assert seen == {"n": 8, "methods": ("guided_backprop", "grad_cam")}
+    with pytest.raises(_Stop):  # an explicit choice wins over --quick's
+        example.main(["--quick", "--images", "3", "--methods", "saliency", "--out", str(tmp_path)])
+    assert seen == {"n": 3, "methods": ("saliency",)}
+    with pytest.raises(SystemExit) as exit_info:
+        example.main(["--quick", "--dataset", "diaretdb1", "--root", str(tmp_path)])
+    assert exit_info.value.code == 2
+
+
+def test_the_loop_figure_shows_the_image_with_the_most_maps(
+    example: ModuleType, monkeypatch: Any, tmp_path: Path
+) -> None:
+    from types import SimpleNamespace
+
+    runs = {"a": (1, "normal"), "b": (20, "max_iter"), "c": (20, "normal"), "d": (5, "normal")}
+    monkeypatch.setattr(
+        example,
+        "load_explanation",
+        lambda path: SimpleNamespace(iterations=runs[path.name][0], stop_reason=runs[path.name][1]),
+    )
+    # load_explanation sees the path explanation_path gave, named after the image.
+    monkeypatch.setattr(example, "explanation_path", lambda cache, method, i: cache / i)
+    for name in runs:
+        (tmp_path / name).touch()
+    assert example.loop_figure_image(["a", "b", "c", "d"], tmp_path) == "c"  # 20 maps, ended
+    assert example.loop_figure_image(["a", "b", "d"], tmp_path) == "b"  # most maps
+    assert example.loop_figure_image(["a", "d"], tmp_path) == "d"
+    assert example.loop_figure_image([], tmp_path) is None
+    assert example.loop_figure_image(["x"], tmp_path / "none") == "x"  # method not run
