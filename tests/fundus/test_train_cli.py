@@ -58,12 +58,3 @@ def test_cli_synthetic_run_and_evaluate(tmp_path: Path) -> None:
     assert evaluated["metrics"]["n_images"] == 24
     assert evaluated["metrics"]["auc"] == pytest.approx(info.metrics["auc"])
     assert evaluated["metrics"]["th_pred"] == info.th_pred
-
-
-def test_old_import_path_of_the_command_line() -> None:
-    """``captum_iterative.fundus.train.main`` (and ``python -m ...fundus.train``) still work."""
-    from captum_iterative.fundus import _train_cli, train
-
-    assert train.main is _train_cli.main
-    with pytest.raises(AttributeError, match="no attribute 'nonesuch'"):
-        _ = train.nonesuch  # type: ignore[attr-defined]
