@@ -84,9 +84,9 @@ from captum_iterative.reduce import (
     reduce_attribution,
 )
 from captum_iterative.result import (
-    STOP_REASONS,
     AugmentationResult,
     AugmentationWarning,
+    StopReason,
 )
 
 __version__ = "0.1.0"
@@ -101,7 +101,6 @@ __all__ = [
     "REUSABLE_FORWARD",
     "SCORES",
     "SCORE_RANGES",
-    "STOP_REASONS",
     "AttributionFn",
     "AugmentationResult",
     "AugmentationWarning",
@@ -121,6 +120,7 @@ __all__ = [
     "PyramidInpainter",
     "ReshapeTransform",
     "ScoreFn",
+    "StopReason",
     "TeleaInpainter",
     "accepts_target",
     "as_attribution",

@@ -1,4 +1,4 @@
-"""What every entry point of the project shares: one error style, option types, deprecated aliases.
+"""What every entry point of the project shares: one error style and option types.
 
 The command line (``captum-iterative``), the training entry point
 (``python -m captum_iterative.fundus.train``), the examples and the scripts all report a usage
@@ -13,7 +13,6 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from captum_iterative._checks import check_alpha
@@ -21,7 +20,6 @@ from captum_iterative._checks import check_alpha
 __all__ = [
     "ArgumentParser",
     "UsageError",
-    "add_deprecated_alias",
     "alpha_value",
     "finite_float",
     "key_value",
@@ -64,55 +62,6 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.error_prog}: error: {one_line(message)} (see '{self.prog} --help')\n")
-
-
-class _DeprecatedAlias(argparse.Action):
-    """Stores into the new option's ``dest`` and says on stderr that the old name is deprecated."""
-
-    def __init__(self, *args: Any, replacement: str, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.replacement = replacement
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: str | Sequence[Any] | None,
-        option_string: str | None = None,
-    ) -> None:
-        print(
-            f"{getattr(parser, 'error_prog', parser.prog)}: warning: {option_string} is "
-            f"deprecated, use {self.replacement}",
-            file=sys.stderr,
-        )
-        setattr(namespace, self.dest, values)
-
-
-def add_deprecated_alias(
-    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
-    old: str,
-    new: str,
-    dest: str,
-    **kwargs: Any,
-) -> None:
-    """Keep option ``old`` working as a hidden, deprecated spelling of ``new``.
-
-    Args:
-        parser (ArgumentParser or argument group): where ``new`` was added.
-        old (str): the old option, e.g. ``"--data"``.
-        new (str): the option that replaces it, e.g. ``"--dataset"``.
-        dest (str): ``new``'s destination.
-        **kwargs: ``new``'s ``type``, ``metavar``, ``choices`` (not its default).
-    """
-    parser.add_argument(
-        old,
-        dest=dest,
-        action=_DeprecatedAlias,
-        replacement=new,
-        default=argparse.SUPPRESS,
-        help=argparse.SUPPRESS,
-        **kwargs,
-    )
 
 
 def positive_int(text: str) -> int:

@@ -63,14 +63,17 @@ from captum_iterative.reduce import (
     reduce_attribution,
     unit_maximum,
 )
-from captum_iterative.result import STOP_REASONS as STOP_REASONS
-from captum_iterative.result import AugmentationResult as AugmentationResult
-from captum_iterative.result import HistoryStep, collect_result, concatenate_results, warn_stops
+from captum_iterative.result import (
+    AugmentationResult,
+    HistoryStep,
+    StopReason,
+    collect_result,
+    concatenate_results,
+    end_codes,
+    warn_stops,
+)
 
 __all__ = ["IterativeAugmentation"]
-
-# Stop-reason codes on the device (indices into STOP_REASONS).
-_RUNNING, _NORMAL, _MAX_ITER, _DEGENERATE, _NOT_ABNORMAL, _NAN_SCORE = range(len(STOP_REASONS))
 
 
 class IterativeAugmentation(Attribution):
@@ -355,7 +358,7 @@ class IterativeAugmentation(Attribution):
         iterations = torch.zeros(n, dtype=torch.long, device=device)
         # One column per step, appended as the loop goes (max_iter may be large).
         scores = torch.full((n, 1), math.nan, dtype=torch.float64, device=device)
-        reason = torch.full((n,), _RUNNING, dtype=torch.long, device=device)
+        reason = torch.full((n,), StopReason.RUNNING.code, dtype=torch.long, device=device)
         history: list[HistoryStep] = []
         active = torch.arange(n, device=device)  # the chunk's images still iterating
 
@@ -363,7 +366,7 @@ class IterativeAugmentation(Attribution):
         scorer.check_finite(first_scores, index)
         scores[:, 0] = first_scores
         normal = first_scores < self.threshold
-        reason[normal] = _NOT_ABNORMAL
+        reason[normal] = StopReason.NOT_ABNORMAL.code
         if self.explain_normal and bool(normal.any()):
             idle = active[normal]
             first_maps = self._map(current[idle], *batch.select(index[idle]))
@@ -385,15 +388,14 @@ class IterativeAugmentation(Attribution):
                 )
                 scores[active, t] = scores_now
                 still_abnormal = scores_now >= self.threshold  # False for NaN
-                stopped = torch.where(torch.isnan(scores_now), _NAN_SCORE, _NORMAL)
-                reason[active] = torch.where(still_abnormal, reason[active], stopped)
+                reason[active] = torch.where(still_abnormal, reason[active], end_codes(scores_now))
             else:
                 maps = self._map(images_now, target, extra_args, kwargs)
                 still_abnormal = torch.ones(active.numel(), dtype=torch.bool, device=device)
             masks = apply_binarizer(self.binarizer, maps, fov_now)
             degenerate = still_abnormal & degenerate_maps(maps, masks, fov_now)
             summed = still_abnormal & ~degenerate  # these maps enter the augmented sum
-            reason[active] = torch.where(degenerate, _DEGENERATE, reason[active])
+            reason[active] = torch.where(degenerate, StopReason.DEGENERATE_MAP.code, reason[active])
             maps = maps.to(map_dtype)  # binarized in the attribution's own dtype, summed in this
             if t == 0:
                 initial[active] = maps
@@ -414,11 +416,10 @@ class IterativeAugmentation(Attribution):
                 scores_now = scorer(images_now, target, extra_args)
                 scores[active, t] = torch.where(summed, scores_now.double(), scores[active, t])
                 ended = summed & ~(scores_now >= self.threshold)  # below it, or NaN
-                stopped = torch.where(torch.isnan(scores_now), _NAN_SCORE, _NORMAL)
-                reason[active] = torch.where(ended, stopped, reason[active])
+                reason[active] = torch.where(ended, end_codes(scores_now), reason[active])
                 continuing = summed & ~ended
             maxed = continuing & (t >= self.max_iter)
-            reason[active] = torch.where(maxed, _MAX_ITER, reason[active])
+            reason[active] = torch.where(maxed, StopReason.MAX_ITER.code, reason[active])
             active = active[continuing & ~maxed]
             bar.update(1)
             bar.set_postfix(active=active.numel())

@@ -12,6 +12,7 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
+from enum import Enum
 from numbers import Integral
 from typing import Any
 
@@ -19,18 +20,49 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["STOP_REASONS", "AugmentationResult", "AugmentationWarning"]
+__all__ = ["AugmentationResult", "AugmentationWarning", "StopReason"]
 
-#: Why an image left the loop, indexed by the integer codes used on the device (new reasons are
-#: appended, so that the codes of the others stay).
-STOP_REASONS: tuple[str, ...] = (
-    "running",
-    "normal",
-    "max_iter",
-    "degenerate_map",
-    "not_abnormal",
-    "nan_score",
-)
+
+class StopReason(str, Enum):
+    """Why an image left the loop: one entry of :attr:`AugmentationResult.stop_reason`.
+
+    A member is its value, a plain string: ``StopReason.NORMAL == "normal"``, and ``str()``,
+    f-strings, JSON, CSV and ``.npz`` files all give ``"normal"``.
+
+    On the device the loop keeps the reasons as integer codes: :attr:`code` and :meth:`from_code`
+    translate, by the order of the members below (new reasons are appended, so that the codes of
+    the others stay).
+    """
+
+    #: Still iterating (the loop's state before an image ends; never in a returned result).
+    RUNNING = "running"
+    #: The score fell below the threshold.
+    NORMAL = "normal"
+    #: ``max_iter`` maps were computed.
+    MAX_ITER = "max_iter"
+    #: A constant or non-finite map, or an empty mask, ended the loop before inpainting.
+    DEGENERATE_MAP = "degenerate_map"
+    #: Predicted normal at the start.
+    NOT_ABNORMAL = "not_abnormal"
+    #: The classifier scored an inpainted image NaN.
+    NAN_SCORE = "nan_score"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    @property
+    def code(self) -> int:
+        """The integer code of this reason in the loop's device tensors."""
+        return _CODES.index(self)
+
+    @classmethod
+    def from_code(cls, code: int) -> StopReason:
+        """The reason of an integer code of the loop's device tensors."""
+        return _CODES[code]
+
+
+#: Every reason, at the index of its integer code.
+_CODES: tuple[StopReason, ...] = tuple(StopReason)
 
 #: Per-image entries shown by ``repr`` before it elides the rest.
 _REPR_ENTRIES = 8
@@ -57,7 +89,8 @@ class AugmentationResult:
             steps); never more than ``max_iter``.
         scores (list[Tensor]): per image, a 1-D float64 tensor: the score of the input, then the
             score after each inpainting step (length ``iterations + 1``).
-        stop_reason (list[str]): per image, ``"normal"`` (score fell below the threshold),
+        stop_reason (list[StopReason]): per image, a :class:`StopReason`, equal to its string:
+            ``"normal"`` (score fell below the threshold),
             ``"max_iter"``, ``"degenerate_map"`` (a constant or non-finite map, or an empty mask,
             ended the loop before inpainting), ``"not_abnormal"`` (predicted normal at the start)
             or ``"nan_score"`` (the classifier scored an inpainted image NaN; the maps before
@@ -75,7 +108,7 @@ class AugmentationResult:
     initial: Tensor
     iterations: Tensor
     scores: list[Tensor]
-    stop_reason: list[str]
+    stop_reason: list[StopReason]
     inpainted: Tensor
     threshold: float
     alpha: float
@@ -170,10 +203,10 @@ class AugmentationResult:
         """A copy with every tensor on the CPU (``to("cpu")``)."""
         return self.to("cpu")
 
-    def stop_reason_counts(self) -> dict[str, int]:
-        """How many images stopped for each reason, in the order of :data:`STOP_REASONS`."""
+    def stop_reason_counts(self) -> dict[StopReason, int]:
+        """How many images stopped for each reason, in the order of :class:`StopReason`."""
         counts = Counter(self.stop_reason)
-        return {reason: counts[reason] for reason in STOP_REASONS if counts[reason]}
+        return {reason: counts[reason] for reason in StopReason if counts[reason]}
 
     def summary(self) -> str:
         """A small table: per image its iterations, stop reason, first and last score.
@@ -218,7 +251,8 @@ class AugmentationResult:
             f"AugmentationResult({n} image{'' if n == 1 else 's'} "
             f"{tuple(self.inpainted.shape[1:])}, maps {tuple(maps.shape)} {_dtype(maps)} on "
             f"{maps.device}, iterations={_elided(self.iterations.tolist())}, "
-            f"stop_reason={_elided(self.stop_reason)}, threshold={self.threshold:.4g}, "
+            f"stop_reason={_elided([str(r) for r in self.stop_reason])}, "
+            f"threshold={self.threshold:.4g}, "
             f"alpha={self.alpha:.4g}, history {history})"
         )
 
@@ -243,9 +277,9 @@ class AugmentationWarning(UserWarning):
 
 
 #: Why an image got no map in its augmented sum.
-_UNAUGMENTED: dict[str, str] = {
-    "not_abnormal": "scored below `threshold` at the start",
-    "degenerate_map": "first map constant, not finite or with an empty Otsu mask",
+_UNAUGMENTED: dict[StopReason, str] = {
+    StopReason.NOT_ABNORMAL: "scored below `threshold` at the start",
+    StopReason.DEGENERATE_MAP: "first map constant, not finite or with an empty Otsu mask",
 }
 
 
@@ -268,22 +302,22 @@ def warn_stops(result: AugmentationResult, explain_normal: bool, stacklevel: int
     )
     if unaugmented:
         maps = {
-            "not_abnormal": "their plain first map" if explain_normal else "all-zero maps",
-            "degenerate_map": "all-zero augmented maps",
+            StopReason.NOT_ABNORMAL: "their plain first map" if explain_normal else "all-zero maps",
+            StopReason.DEGENERATE_MAP: "all-zero augmented maps",
         }
         why = "; ".join(
             f"{count} {reason}: {_UNAUGMENTED[reason]} ({maps[reason]})"
             for reason, count in sorted(unaugmented.items())
         )
         advice = "check `threshold` against the classifier's scores (result.initial_score)"
-        if not explain_normal and "not_abnormal" in unaugmented:
+        if not explain_normal and StopReason.NOT_ABNORMAL in unaugmented:
             advice = "pass explain_normal=True for a plain first map, or " + advice
         warnings.warn(
             f"{sum(unaugmented.values())} of {n} image(s) got no augmented map: {why}; {advice}",
             AugmentationWarning,
             stacklevel=stacklevel + 1,
         )
-    stopped = result.stop_reason.count("nan_score")
+    stopped = result.stop_reason.count(StopReason.NAN_SCORE)
     if stopped:
         warnings.warn(
             f"the classifier scored {stopped} of {n} inpainted image(s) NaN (stop reason "
@@ -292,6 +326,19 @@ def warn_stops(result: AugmentationResult, explain_normal: bool, stacklevel: int
             AugmentationWarning,
             stacklevel=stacklevel + 1,
         )
+
+
+def end_codes(scores: Tensor) -> Tensor:
+    """The :attr:`StopReason.code` of images whose score ended the loop.
+
+    Args:
+        scores (Tensor): ``(k,)`` their scores, below the threshold or NaN.
+
+    Returns:
+        Tensor: ``(k,)`` int64 on their device: ``nan_score`` where the score is NaN, else
+        ``normal``.
+    """
+    return torch.where(torch.isnan(scores), StopReason.NAN_SCORE.code, StopReason.NORMAL.code)
 
 
 def collect_result(
@@ -313,7 +360,7 @@ def collect_result(
         initial (Tensor): ``(N, 1, H, W)`` first maps.
         iterations (Tensor): ``(N,)`` int64 maps per image.
         scores (Tensor): ``(N, T + 1)`` float64 score per step (NaN past an image's end).
-        reason (Tensor): ``(N,)`` int64 codes into :data:`STOP_REASONS`.
+        reason (Tensor): ``(N,)`` int64 :attr:`StopReason.code` per image.
         history (sequence of HistoryStep, optional): the steps kept with ``keep_history``;
             None without it.
         threshold (float): the prediction threshold.
@@ -344,7 +391,7 @@ def collect_result(
         initial=initial,
         iterations=iterations,
         scores=score_list,
-        stop_reason=[STOP_REASONS[c] for c in codes],
+        stop_reason=[StopReason.from_code(c) for c in codes],
         inpainted=inpainted,
         threshold=threshold,
         alpha=alpha,

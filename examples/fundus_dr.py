@@ -34,7 +34,6 @@ import torch
 from captum_iterative.cli import (
     ArgumentParser,
     UsageError,
-    add_deprecated_alias,
     alpha_value,
     usage_error,
 )
@@ -85,7 +84,6 @@ def build_parser() -> ArgumentParser:
         default="synthetic",
         help="synthetic images from the generator, or a DiaretDB1 copy (default: synthetic)",
     )
-    add_deprecated_alias(parser, "--data", "--dataset", "dataset", choices=DATASETS)
     parser.add_argument(
         "--root",
         type=Path,

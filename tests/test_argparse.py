@@ -1,4 +1,4 @@
-"""What every entry point shares (``_argparse``): one-line errors, deprecated aliases, types."""
+"""What every entry point shares (``_argparse``): one-line errors and option types."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 from captum_iterative._argparse import (
     ArgumentParser,
     UsageError,
-    add_deprecated_alias,
     alpha_value,
     key_value,
     positive_int,
@@ -33,20 +32,6 @@ def test_parsing_errors_are_one_line_with_exit_status_2(
 def test_usage_errors_print_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert usage_error("tool", UsageError("first line\n  second line")) == 2
     assert capsys.readouterr().err == "tool: error: first line second line\n"
-
-
-def test_a_deprecated_alias_stores_into_the_new_option_and_is_hidden(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    parser = ArgumentParser(prog="tool")
-    parser.add_argument("--dataset", default="synthetic")
-    add_deprecated_alias(parser, "--data", "--dataset", "dataset")
-    assert parser.parse_args([]).dataset == "synthetic"
-    assert capsys.readouterr().err == ""
-    assert parser.parse_args(["--data", "dr600"]).dataset == "dr600"
-    assert capsys.readouterr().err == "tool: warning: --data is deprecated, use --dataset\n"
-    assert parser.parse_args(["--dataset", "aptos2019"]).dataset == "aptos2019"
-    assert "--data " not in parser.format_help()
 
 
 def test_key_value() -> None:

@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 from captum_iterative import (
-    STOP_REASONS,
     IterativeAugmentation,
     NavierStokesInpainter,
+    StopReason,
     TeleaInpainter,
     otsu_threshold,
     reduce_attribution,
@@ -130,7 +130,7 @@ def check_result(result: Any, inputs: torch.Tensor, max_iter: int) -> None:
         result.scores, result.iterations.tolist(), result.stop_reason, strict=True
     ):
         assert scores.dtype == torch.float64 and scores.shape == (iterations + 1,)
-        assert reason in STOP_REASONS and reason != "running"
+        assert isinstance(reason, StopReason) and reason is not StopReason.RUNNING
 
 
 # -- IterativeAugmentation ------------------------------------------------------------------

@@ -1,6 +1,10 @@
-"""AugmentationResult: its repr, indexing, device moves and summary table."""
+"""AugmentationResult: its repr, indexing, device moves and summary table; StopReason."""
 
 from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,8 +14,7 @@ from helpers import BlobScore, blob_image
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from captum_iterative import IterativeAugmentation
-from captum_iterative.result import STOP_REASONS, AugmentationResult
+from captum_iterative import AugmentationResult, IterativeAugmentation, StopReason
 
 TH = 0.3
 #: Blob intensities per image: 1 map, 2 maps, predicted normal, max_iter (3) reached.
@@ -47,7 +50,7 @@ def made_up(n: int, history: bool = True) -> AugmentationResult:
         scores=[
             torch.arange(int(t) + 1, dtype=torch.float64) + i for i, t in enumerate(iterations)
         ],
-        stop_reason=[STOP_REASONS[1 + i % 4] for i in range(n)],
+        stop_reason=[StopReason.from_code(1 + i % 4) for i in range(n)],
         inpainted=index.expand(n, 3, 4, 5).clone(),
         threshold=0.5,
         alpha=0.6,
@@ -210,3 +213,44 @@ def test_summary_of_a_loop_run(result: AugmentationResult) -> None:
     assert (
         lines[-1] == "stop reasons: normal 2, max_iter 1, not_abnormal 1 (4 images, threshold 0.3)"
     )
+
+
+# -- StopReason -------------------------------------------------------------------------------
+
+
+def test_stop_reasons_and_their_device_codes() -> None:
+    # The codes are the members' order; reasons are only ever appended.
+    assert [r.value for r in StopReason] == [
+        "running",
+        "normal",
+        "max_iter",
+        "degenerate_map",
+        "not_abnormal",
+        "nan_score",
+    ]
+    for code, reason in enumerate(StopReason):
+        assert reason.code == code and StopReason.from_code(code) is reason
+    with pytest.raises(IndexError):
+        StopReason.from_code(len(StopReason))
+
+
+def test_a_stop_reason_is_written_as_its_plain_string(tmp_path: Path) -> None:
+    reason = StopReason.DEGENERATE_MAP
+    assert reason == "degenerate_map" and StopReason("degenerate_map") is reason
+    assert {"degenerate_map": 1}[reason] == 1 and {reason: 1}["degenerate_map"] == 1
+    assert str(reason) == f"{reason}" == f"{reason:>14}".strip()
+    assert json.dumps({reason: [reason]}) == '{"degenerate_map": ["degenerate_map"]}'
+    np.savez(tmp_path / "r.npz", reason=np.str_(reason), reasons=np.asarray([reason]))
+    with np.load(tmp_path / "r.npz") as data:
+        assert data["reason"].dtype.kind == data["reasons"].dtype.kind == "U"
+        assert data["reason"].item() == "degenerate_map"
+        assert data["reasons"].tolist() == ["degenerate_map"]
+    with (tmp_path / "r.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerow([reason, 1])
+    assert (tmp_path / "r.csv").read_text() == "degenerate_map,1\n"
+
+
+def test_the_loop_returns_stop_reason_members(result: AugmentationResult) -> None:
+    assert all(type(r) is StopReason for r in result.stop_reason)
+    assert result.stop_reason == ["normal", "normal", "not_abnormal", "max_iter"]
+    assert list(result.stop_reason_counts()) == [StopReason.NORMAL, "max_iter", "not_abnormal"]

@@ -44,7 +44,6 @@ from collections.abc import Sequence
 from captum_iterative._argparse import (
     ArgumentParser,
     UsageError,
-    add_deprecated_alias,
     alpha_value,
     usage_error,
 )
@@ -73,7 +72,6 @@ __all__ = [
     "ArgumentParser",
     "UsageError",
     "add_bench_parser",
-    "add_deprecated_alias",
     "add_evaluate_parser",
     "add_explain_parser",
     "alpha_value",

@@ -44,11 +44,8 @@ from captum_iterative.evaluation._inputs import (
     per_image,
     skimage_connectivity,
 )
-from captum_iterative.evaluation.froc_result import CamelyonFroc as CamelyonFroc
 from captum_iterative.evaluation.froc_result import Detection, FrocResult
 from captum_iterative.evaluation.lesion_labels import lesion_labels
-from captum_iterative.evaluation.lesion_labels import resize_lesion_labels as resize_lesion_labels
-from captum_iterative.evaluation.lesion_labels import resize_masks_checked as resize_masks_checked
 
 __all__ = ["AMD_RADIUS", "DR_RADIUS", "REFERENCE_SIZE", "froc", "scale_radius"]
 

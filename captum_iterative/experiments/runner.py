@@ -40,18 +40,12 @@ from captum_iterative.experiments.cache import (
     map_keys,
     save_explanation,
 )
-from captum_iterative.experiments.cache import model_fingerprint as model_fingerprint
-from captum_iterative.experiments.cache import model_key as model_key
 from captum_iterative.experiments.config import ExperimentConfig
 from captum_iterative.experiments.explain import config_explainer, explain_batch
-from captum_iterative.experiments.explain import make_inpainter as make_inpainter
-from captum_iterative.experiments.prepare import PreparedImage as PreparedImage
-from captum_iterative.experiments.prepare import predict_scores, prepare_images
+from captum_iterative.experiments.prepare import PreparedImage, predict_scores, prepare_images
 from captum_iterative.experiments.report import LocalizationReport, write_report
-from captum_iterative.experiments.tables import format_tables as format_tables
 from captum_iterative.experiments.tables import score_explanations
 from captum_iterative.fundus.types import FundusSample
-from captum_iterative.inpaint import INPAINTERS as INPAINTERS
 
 __all__ = ["explain_images", "run_localization"]
 

@@ -3,7 +3,7 @@
 ``python -m captum_iterative.fundus.train --dataset NAME ...`` trains on a grouped split of
 ``NAME`` (``synthetic``, ``aptos2019``, ``dr600``); ``--evaluate-classifier CHECKPOINT`` scores a
 trained checkpoint instead (also on ``diaretdb1``). It prints, and with ``--summary`` writes, a
-JSON summary. The old spellings ``--data`` and ``--evaluate`` still work (deprecated).
+JSON summary.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import ConcatDataset, Dataset
 
-from captum_iterative._argparse import ArgumentParser, UsageError, add_deprecated_alias, usage_error
+from captum_iterative._argparse import ArgumentParser, UsageError, usage_error
 from captum_iterative._env import machine_info
 from captum_iterative._files import atomic_path
 from captum_iterative.fundus._train_data import (
@@ -61,7 +61,6 @@ def _parser() -> argparse.ArgumentParser:
         help="synthetic | aptos2019 | dr600 (training, or --evaluate-classifier on the held-out "
         "side of the split) | diaretdb1 (--evaluate-classifier only, all 89 images)",
     )
-    add_deprecated_alias(parser, "--data", "--dataset", "dataset")
     parser.add_argument(
         "--root", help="dataset folder (default: $APTOS_ROOT, $DR600_ROOT or $DIARETDB1_ROOT)"
     )
@@ -153,13 +152,6 @@ def _parser() -> argparse.ArgumentParser:
         metavar="CHECKPOINT",
         help="only score this checkpoint on the dataset (classifier evaluation: AUC, sensitivity "
         "and specificity at its th_pred)",
-    )
-    add_deprecated_alias(
-        parser,
-        "--evaluate",
-        "--evaluate-classifier",
-        "evaluate_classifier",
-        metavar="CHECKPOINT",
     )
     return parser
 

@@ -73,7 +73,6 @@ from timm.models.vgg import VGG, ConvMlp
 from torch import Tensor, nn
 
 from captum_iterative.fundus.activations import no_inplace_relu
-from captum_iterative.fundus.activations import replace_activations as replace_activations
 from captum_iterative.fundus.pretrained import (
     classifier_prefix,
     load_state_dict_by_order,

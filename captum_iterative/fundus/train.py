@@ -14,8 +14,9 @@ in the checkpoints.
 
 Checkpoints live in :mod:`~captum_iterative.fundus.checkpoint`, starting weights in
 :mod:`~captum_iterative.fundus.init_weights`, classifier evaluation in
-:mod:`~captum_iterative.fundus.classifier_eval`; their names stay importable from here. Run
-``python -m captum_iterative.fundus.train --help`` for the command line.
+:mod:`~captum_iterative.fundus.classifier_eval` and the command line in
+:mod:`~captum_iterative.fundus._train_cli`. Run ``python -m captum_iterative.fundus.train --help``
+for the command line.
 """
 
 from __future__ import annotations
@@ -36,15 +37,7 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from tqdm.auto import tqdm
 
 from captum_iterative.fundus._in_memory import SampleTransform, load_in_memory
-from captum_iterative.fundus.checkpoint import CHECKPOINT_FORMAT as CHECKPOINT_FORMAT
-from captum_iterative.fundus.checkpoint import DEFAULT_CHECKPOINT as DEFAULT_CHECKPOINT
-from captum_iterative.fundus.checkpoint import SHIPPED_CHECKPOINTS as SHIPPED_CHECKPOINTS
-from captum_iterative.fundus.checkpoint import ClassifierInfo as ClassifierInfo
-from captum_iterative.fundus.checkpoint import load_classifier as load_classifier
-from captum_iterative.fundus.checkpoint import load_default_classifier as load_default_classifier
-from captum_iterative.fundus.checkpoint import load_shipped_classifier as load_shipped_classifier
-from captum_iterative.fundus.checkpoint import read_checkpoint, save_checkpoint
-from captum_iterative.fundus.classifier_eval import evaluate_classifier as evaluate_classifier
+from captum_iterative.fundus.checkpoint import CHECKPOINT_FORMAT, read_checkpoint, save_checkpoint
 from captum_iterative.fundus.classifier_eval import predict, referable_metrics
 from captum_iterative.fundus.init_weights import InitWeights
 from captum_iterative.fundus.losses import get_grade_loss
@@ -373,16 +366,6 @@ def train_classifier(
         seconds=time.perf_counter() - started,
         init=init_record,
     )
-
-
-def __getattr__(name: str) -> Any:
-    # ``main`` of ``python -m captum_iterative.fundus.train`` lives in ``_train_cli``, which
-    # imports this module: imported on first use, not here.
-    if name == "main":
-        from captum_iterative.fundus._train_cli import main
-
-        return main
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":

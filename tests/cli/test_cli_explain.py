@@ -127,7 +127,7 @@ def test_images_predicted_normal_get_zero_maps(
 def test_checkpoint_supplies_threshold_and_size(
     workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from captum_iterative.fundus.train import load_classifier
+    from captum_iterative.fundus.checkpoint import load_classifier
 
     _, info = load_classifier(workspace["checkpoint"])
     out = tmp_path / "out"
@@ -150,7 +150,7 @@ def test_checkpoint_supplies_threshold_and_size(
 def test_default_classifier_is_the_shipped_checkpoint(
     workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from captum_iterative.fundus.train import load_default_classifier
+    from captum_iterative.fundus.checkpoint import load_default_classifier
 
     try:
         _, info = load_default_classifier()

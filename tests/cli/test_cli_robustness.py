@@ -262,7 +262,7 @@ def test_a_file_that_is_not_a_torch_file(
 
 def test_load_classifier_names_the_cause(tmp_path: Path) -> None:
     from captum_iterative._files import UnreadableTorchFile
-    from captum_iterative.fundus.train import load_classifier
+    from captum_iterative.fundus.checkpoint import load_classifier
 
     bad = tmp_path / "model.pt"
     _write_bad("pickled module", bad)

@@ -111,7 +111,7 @@ def test_touching_lesions_stay_separate_in_a_label_image() -> None:
 def test_resize_lesion_labels_keeps_every_lesion_when_shrinking(seed: int, size: int) -> None:
     from skimage.measure import label
 
-    from captum_iterative.evaluation.froc import resize_lesion_labels
+    from captum_iterative.evaluation.lesion_labels import resize_lesion_labels
 
     rng = np.random.default_rng(seed)
     mask = rng.random((60, 47)) > 0.985
@@ -134,7 +134,7 @@ def test_resize_lesion_labels_keeps_every_lesion_when_shrinking(seed: int, size:
 
 
 def test_resize_lesion_labels_upsampling_is_a_block_copy() -> None:
-    from captum_iterative.evaluation.froc import resize_lesion_labels
+    from captum_iterative.evaluation.lesion_labels import resize_lesion_labels
 
     labels = np.array([[0, 1], [2, 0]], dtype=np.int32)
     up, lost = resize_lesion_labels(labels, 4)

@@ -12,9 +12,11 @@ import torch
 
 from captum_iterative import IterativeAugmentation
 from captum_iterative.evaluation import froc, scale_radius
-from captum_iterative.experiments import build_explainer, explanation_path, load_explanation
-from captum_iterative.experiments.runner import (
+from captum_iterative.experiments import (
     ExperimentConfig,
+    build_explainer,
+    explanation_path,
+    load_explanation,
     make_inpainter,
     prepare_images,
     run_localization,

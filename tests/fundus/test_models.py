@@ -12,12 +12,12 @@ from captum.attr import GuidedBackprop, LayerGradCam, Saliency
 from safetensors.torch import save_file
 from torch import nn
 
+from captum_iterative.fundus.activations import replace_activations
 from captum_iterative.fundus.models import (
     FundusClassifier,
     create_classifier,
     gradcam_layer,
     list_classifiers,
-    replace_activations,
 )
 
 

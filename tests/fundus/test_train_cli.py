@@ -1,4 +1,4 @@
-"""The training command line (``fundus._train_cli``): options, old names, a synthetic run."""
+"""The training command line (``fundus._train_cli``): options, usage errors, a synthetic run."""
 
 from __future__ import annotations
 
@@ -23,18 +23,12 @@ def test_cli_help(capsys: pytest.CaptureFixture[str]) -> None:
         assert option in text
     assert "--workers" in text
     assert "--evaluate-classifier" in text
-    assert "--data " not in text and "--evaluate " not in text  # deprecated: hidden
 
 
-def test_cli_old_option_names_still_work(capsys: pytest.CaptureFixture[str]) -> None:
-    from captum_iterative.fundus._train_cli import _parser
-
-    args = _parser().parse_args(["--data", "dr600", "--evaluate", "model.pt"])
-    assert (args.dataset, args.evaluate_classifier) == ("dr600", "model.pt")
-    err = capsys.readouterr().err
-    assert "--data is deprecated, use --dataset" in err
-    assert "--evaluate is deprecated, use --evaluate-classifier" in err
-    error = usage_error_of(main, ["--data", "diaretdb1"], capsys)
+def test_cli_refuses_to_train_on_an_evaluation_only_dataset(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    error = usage_error_of(main, ["--dataset", "diaretdb1"], capsys)
     assert error == (
         "python -m captum_iterative.fundus.train: error: cannot train on --dataset 'diaretdb1'; "
         "use one of ['aptos2019', 'dr600', 'synthetic']"
@@ -58,12 +52,3 @@ def test_cli_synthetic_run_and_evaluate(tmp_path: Path) -> None:
     assert evaluated["metrics"]["n_images"] == 24
     assert evaluated["metrics"]["auc"] == pytest.approx(info.metrics["auc"])
     assert evaluated["metrics"]["th_pred"] == info.th_pred
-
-
-def test_old_import_path_of_the_command_line() -> None:
-    """``captum_iterative.fundus.train.main`` (and ``python -m ...fundus.train``) still work."""
-    from captum_iterative.fundus import _train_cli, train
-
-    assert train.main is _train_cli.main
-    with pytest.raises(AttributeError, match="no attribute 'nonesuch'"):
-        _ = train.nonesuch  # type: ignore[attr-defined]

@@ -18,9 +18,10 @@ import torch
 from helpers import usage_error_of
 from torch import nn
 
+from captum_iterative.fundus._train_cli import main
+from captum_iterative.fundus.checkpoint import load_classifier
 from captum_iterative.fundus.datasets import DR600, grouped_split
 from captum_iterative.fundus.models import create_classifier
-from captum_iterative.fundus.train import load_classifier, main
 
 DR600Factory = Callable[..., dict[str, np.ndarray]]
 APTOS_CHECKPOINT = Path(

@@ -38,7 +38,6 @@ Model inputs for the whole project are ``float32`` ``(N, 3, S, S)`` tensors in `
 preprocessed ``uint8`` image divided by 255 (:func:`to_tensor`).
 """
 
-from captum_iterative.fundus.preprocess._checks import FOV_THRESHOLDS as FOV_THRESHOLDS
 from captum_iterative.fundus.preprocess.batch import preprocess_batch
 from captum_iterative.fundus.preprocess.fov import (
     crop,
