@@ -14,6 +14,7 @@ from cli_helpers import FAST, SIZE, arch_args, draw_fundus, run_cli, write_fundu
 from PIL import Image
 
 from captum_iterative.cli import MANIFEST, OUTPUT_MARKER
+from captum_iterative.cli._outputs import header_height
 from captum_iterative.experiments import build_explainer, load_explanation
 from captum_iterative.fundus.models import create_classifier
 from captum_iterative.fundus.preprocess import preprocess_fundus, to_tensor
@@ -41,7 +42,7 @@ def test_explain_folder_writes_maps_overlays_and_manifest(
         assert exp.meta["source"] == str((workspace["images"] / f"img{k}.png").resolve())
         assert len(exp.meta["bbox"]) == 4 and exp.meta["cache_key"]
         png = read_image(out / "guided_backprop" / f"img{k}.png")
-        assert png.shape == (SIZE, 3 * SIZE + 8, 3)
+        assert png.shape == (header_height(SIZE) + SIZE, 3 * SIZE + 8, 3)  # under labels
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["totals"] | {"seconds_per_image": None} == {
         "images": 4,

@@ -159,7 +159,10 @@ def test_progress_bars_of_score_cam_are_off_inside_the_loop(
             loop = IterativeAugmentation(adapter, threshold=-1e9, max_iter=2)
             capsys.readouterr()
             result = loop.explain(x, target=1)
-            bars = capsys.readouterr().err.count("100%|")
+            # Each bar draws its 0 % state once when it starts ("  0%|"); its later states may
+            # be redrawn (on a loaded machine every update passes tqdm's mininterval), so they
+            # do not count bars.
+            bars = capsys.readouterr().err.count("  0%|")
             assert result.iterations.tolist() == [2, 2]
             # ScoreCAM draws one bar per image and map: 2 images x 2 maps.
             assert bars == (4 if progress else 0), bars
