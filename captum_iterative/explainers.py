@@ -44,9 +44,6 @@ __all__ = [
     "REUSABLE_FORWARD",
     "AttributionFn",
     "CallableAttribution",
-    "accepts_target",
-    "as_attribution",
-    "reuses_forward",
 ]
 
 #: Attribution types whose single forward pass runs on exactly the explained images, so the

@@ -8,8 +8,13 @@ import torch
 from captum.attr import LayerActivation, NoiseTunnel, Saliency
 from helpers import BlobScore, blob_image
 
-from captum_iterative import CallableAttribution, IterativeAugmentation
-from captum_iterative.explainers import accepts_target, as_attribution, loop_target
+from captum_iterative import IterativeAugmentation
+from captum_iterative.explainers import (
+    CallableAttribution,
+    accepts_target,
+    as_attribution,
+    loop_target,
+)
 
 
 def test_callable_attribution_returns_tensors_on_the_inputs_device(blob_model: BlobScore) -> None:

@@ -1,7 +1,8 @@
-"""The package's layout: one idea per module, each package root re-exporting its modules.
+"""The package's layout: one idea per module, a short root, subpackages re-exporting modules.
 
-Each package ``__init__`` re-exports exactly the ``__all__`` of the public modules listed here
-(private ``_modules`` are not part of it).
+The root ``captum_iterative`` exports the list written out here (``ROOT``), each name taken from
+the module or subpackage that defines it; every subpackage ``__init__`` re-exports exactly the
+``__all__`` of the public modules listed here (private ``_modules`` are not part of it).
 """
 
 from __future__ import annotations
@@ -13,18 +14,31 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "captum_iterative"
 
+#: What the root exports: the loop and its result, the inpainters, binarizers and channel
+#: reductions by name, and the FROC with the operating point. Everything else is imported from its
+#: subpackage or module.
+ROOT: dict[str, set[str]] = {
+    "augmentation": {"IterativeAugmentation"},
+    "result": {"AugmentationResult", "AugmentationWarning", "StopReason"},
+    "inpaint": {
+        "Inpainter",
+        "NavierStokesInpainter",
+        "TeleaInpainter",
+        "PyramidInpainter",
+        "get_inpainter",
+        "register_inpainter",
+        "INPAINTERS",
+    },
+    "binarize": {"get_binarizer", "BINARIZERS", "binarize_otsu", "otsu_threshold"},
+    "reduce": {"get_channel_reduction", "CHANNEL_REDUCTIONS", "reduce_attribution"},
+    "evaluation": {"froc", "FrocResult", "roc_closest_to_corner"},
+}
+
+#: The most names at the root: a short list a newcomer reads at once.
+MAX_ROOT_NAMES = 30
+
 #: package -> its public modules and subpackages whose ``__all__`` it re-exports.
 REEXPORTS: dict[str, tuple[str, ...]] = {
-    "captum_iterative": (
-        "augmentation",
-        "result",
-        "binarize",
-        "reduce",
-        "outputs",
-        "explainers",
-        "inpaint",
-        "evaluation",
-    ),
     "captum_iterative.inpaint": ("base", "opencv", "pyramid", "registry"),
     "captum_iterative.evaluation": ("froc", "froc_result", "lesion_labels", "metrics"),
     "captum_iterative.experiments": (
@@ -68,12 +82,29 @@ REEXPORTS: dict[str, tuple[str, ...]] = {
 
 #: Names defined in a package ``__init__`` itself, or re-exported from a private module.
 OWN: dict[str, set[str]] = {
-    "captum_iterative": set(),
     "captum_iterative.fundus.preprocess": set(),
 }
 
 #: The most lines of a module ("about 450": one idea per module).
 MAX_LINES = 475
+
+
+def test_the_root_exports_its_short_list() -> None:
+    root = importlib.import_module("captum_iterative")
+    expected = set().union(*ROOT.values())
+    assert set(root.__all__) == expected, (
+        f"missing {sorted(expected - set(root.__all__))}, "
+        f"extra {sorted(set(root.__all__) - expected)}"
+    )
+    assert len(root.__all__) == len(set(root.__all__)) <= MAX_ROOT_NAMES
+
+
+@pytest.mark.parametrize("source", sorted(ROOT))
+def test_each_root_name_is_the_public_one_of_its_source(source: str) -> None:
+    root = importlib.import_module("captum_iterative")
+    module = importlib.import_module(f"captum_iterative.{source}")
+    assert ROOT[source] <= set(module.__all__)
+    assert all(getattr(root, name) is getattr(module, name) for name in ROOT[source])
 
 
 @pytest.mark.parametrize("package", sorted(REEXPORTS))
