@@ -28,6 +28,7 @@ from captum_iterative._files import atomic_path
 from captum_iterative.fundus._train_data import (
     EXTRA_TRAIN,
     SPLITS,
+    TrainData,
     dataset_root_option,
     split_of,
 )
@@ -40,7 +41,7 @@ from captum_iterative.fundus.init_weights import InitWeights
 from captum_iterative.fundus.losses import GRADE_LOSSES
 from captum_iterative.fundus.models import create_classifier
 from captum_iterative.fundus.preprocess import FundusTransform
-from captum_iterative.fundus.train import train_classifier
+from captum_iterative.fundus.train import TrainConfig, train_classifier
 
 __all__ = ["PROG", "main"]
 
@@ -253,37 +254,31 @@ def _activation_counts(model: nn.Module) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _train_main(args: argparse.Namespace) -> dict[str, Any]:
-    if args.dataset not in SPLITS:
-        raise UsageError(f"cannot train on --dataset {args.dataset!r}; use one of {sorted(SPLITS)}")
-    arch, create_kwargs, init = _model_options(args)
+def _training_data(
+    args: argparse.Namespace,
+) -> tuple[TrainData, Dataset[Any], dict[str, Any] | None]:
+    """The split of ``--dataset``, its training side with ``--extra-train`` added, the extra."""
     data = split_of(args)
-    train_ds: Dataset[Any] = data.train
-    extra: dict[str, Any] | None = None
-    if args.extra_train is not None:
-        name = args.extra_train
-        root = dataset_root_option(
-            name, args.extra_root, what=f"--extra-train {name}", option="--extra-root"
-        )
-        extra_ds = EXTRA_TRAIN[name](root, args)
-        train_ds = ConcatDataset([data.train, extra_ds])
-        extra = {"data": name, "n": len(extra_ds)}
+    if args.extra_train is None:
+        return data, data.train, None
+    name = args.extra_train
+    root = dataset_root_option(
+        name, args.extra_root, what=f"--extra-train {name}", option="--extra-root"
+    )
+    extra_ds = EXTRA_TRAIN[name](root, args)
+    return data, ConcatDataset([data.train, extra_ds]), {"data": name, "n": len(extra_ds)}
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    """The :class:`TrainConfig` of the command line (model options checked first)."""
+    arch, create_kwargs, init = _model_options(args)
     transform = FundusTransform(args.input_size)
-    result = train_classifier(
-        train_ds,
-        data.val,
-        arch,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
+    return TrainConfig(
+        arch=arch,
         input_size=args.input_size,
-        augment=not args.no_augment,
-        balance=not args.no_balance,
-        device=args.device,
-        out=args.out,
-        resume=args.resume,
-        seed=args.seed,
-        workers=args.workers,
+        create_kwargs=create_kwargs,
+        init=init,
+        channels_last=args.channels_last,
         transform=transform,
         preprocessing={
             "transform": "FundusTransform",
@@ -291,22 +286,37 @@ def _train_main(args: argparse.Namespace) -> dict[str, Any]:
             "enhance": transform.enhance,
             "square": transform.square,
         },
-        create_kwargs=create_kwargs,
-        init=init,
-        channels_last=args.channels_last,
+        workers=args.workers,
+        augment=not args.no_augment,
+        balance=not args.no_balance,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
         loss=args.loss,
+        seed=args.seed,
+        device=args.device,
+        out=args.out,
+        resume=args.resume,
     )
+
+
+def _train_main(args: argparse.Namespace) -> dict[str, Any]:
+    if args.dataset not in SPLITS:
+        raise UsageError(f"cannot train on --dataset {args.dataset!r}; use one of {sorted(SPLITS)}")
+    config = _train_config(args)
+    data, train_ds, extra = _training_data(args)
+    result = train_classifier(train_ds, data.val, config)
     model, info = load_classifier(result.checkpoint)
-    start = result.init or {"source": "random", "seed": args.seed}
+    start = result.init or {"source": "random", "seed": config.seed}
     return {
         "checkpoint": str(result.checkpoint),
-        "arch": arch,
+        "arch": config.arch,
         "data": args.dataset,
         "split": data.split,
         "extra_train": extra,
         "n_train": len(train_ds),  # type: ignore[arg-type]
         "n_val": len(data.val),  # type: ignore[arg-type]
-        "input_size": args.input_size,
+        "input_size": config.input_size,
         "preprocessing": info.preprocessing,
         "create_kwargs": info.create_kwargs,
         "init": {
@@ -317,14 +327,14 @@ def _train_main(args: argparse.Namespace) -> dict[str, Any]:
             },
         },
         "train_config": {
-            "epochs": args.epochs,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "augment": not args.no_augment,
-            "balance": not args.no_balance,
-            "seed": args.seed,
-            "channels_last": args.channels_last,
-            "loss": args.loss,
+            "epochs": config.epochs,
+            "batch_size": config.batch_size,
+            "lr": config.lr,
+            "augment": config.augment,
+            "balance": config.balance,
+            "seed": config.seed,
+            "channels_last": config.channels_last,
+            "loss": config.loss,
         },
         "best_epoch": result.best_epoch,
         "th_pred": result.th_pred,

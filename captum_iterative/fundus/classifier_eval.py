@@ -138,10 +138,10 @@ def evaluate_classifier(
     data = load_in_memory(
         dataset,
         transform,
-        info.input_size,
-        workers,
-        "prepare",
-        progress,
+        size=info.input_size,
+        workers=workers,
+        desc="prepare",
+        progress=progress,
         target=ReferableTarget(info.referable_grade),
     )
     labels = data.tensors[1].numpy().astype(bool)
