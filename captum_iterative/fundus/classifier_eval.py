@@ -30,6 +30,7 @@ __all__ = ["evaluate_classifier", "predict", "referable_metrics"]
 def referable_metrics(
     scores: np.ndarray | Sequence[float],
     grades: np.ndarray | Sequence[int],
+    *,
     referable_grade: int = 2,
     max_grade: int = 4,
 ) -> dict[str, float]:

@@ -176,12 +176,14 @@ def train_classifier(
     train_grades = train_data.tensors[1]
     weights = balanced_sample_weights(train_grades.numpy()) if config.balance else None
     for epoch in range(run.start_epoch, config.epochs + 1):
-        loader = _epoch_loader(train_data, weights, config, epoch)
-        train_loss = _train_epoch(run, loader, augmentation, loss_fn, config, epoch)
-        metrics = _validate(run.model, val_data, loss_fn, config)
+        loader = _epoch_loader(train_data, weights, config=config, epoch=epoch)
+        train_loss = _train_epoch(
+            run, loader, augmentation=augmentation, loss_fn=loss_fn, config=config, epoch=epoch
+        )
+        metrics = _validate(run.model, val_data, loss_fn=loss_fn, config=config)
         metrics["train_loss"] = train_loss
         metrics["epoch"] = float(epoch)
-        _end_epoch(run, metrics, config, epoch)
+        _end_epoch(run, metrics, config=config, epoch=epoch)
     if not config.out_path.is_file():
         raise FileNotFoundError(f"no best checkpoint at {config.out_path}; nothing was trained")
     return TrainResult(
@@ -266,7 +268,7 @@ def _load_data(
 
 
 def _epoch_loader(
-    train_data: TensorDataset, weights: Tensor | None, config: TrainConfig, epoch: int
+    train_data: TensorDataset, weights: Tensor | None, *, config: TrainConfig, epoch: int
 ) -> DataLoader[tuple[Tensor, ...]]:
     """The epoch's batches, drawn from a seed of ``config.seed`` and ``epoch``; seeds torch too."""
     epoch_seed = config.seed * 100_003 + epoch
@@ -292,6 +294,7 @@ def _epoch_loader(
 def _train_epoch(
     run: _Run,
     loader: DataLoader[tuple[Tensor, ...]],
+    *,
     augmentation: nn.Module | None,
     loss_fn: nn.Module,
     config: TrainConfig,
@@ -321,20 +324,22 @@ def _train_epoch(
 
 
 def _validate(
-    model: nn.Module, val_data: TensorDataset, loss_fn: nn.Module, config: TrainConfig
+    model: nn.Module, val_data: TensorDataset, *, loss_fn: nn.Module, config: TrainConfig
 ) -> dict[str, float]:
     """The referable metrics (:func:`referable_metrics`) and the loss on the validation set."""
     val_grades = val_data.tensors[1].numpy()
     device = torch.device(config.device)
     scores = predict(model, val_data, batch_size=config.batch_size, device=device)
-    metrics = referable_metrics(scores, val_grades, config.referable_grade, config.max_grade)
+    metrics = referable_metrics(
+        scores, val_grades, referable_grade=config.referable_grade, max_grade=config.max_grade
+    )
     metrics["val_loss"] = float(
         loss_fn(torch.from_numpy(scores), torch.from_numpy(val_grades).double())
     )
     return metrics
 
 
-def _end_epoch(run: _Run, metrics: dict[str, float], config: TrainConfig, epoch: int) -> None:
+def _end_epoch(run: _Run, metrics: dict[str, float], *, config: TrainConfig, epoch: int) -> None:
     """Record the epoch: its metrics, the best checkpoint if it improved, the last checkpoint."""
     run.history.append(metrics)
     if config.progress:
