@@ -32,6 +32,7 @@ from captum_iterative._checks import (
     check_positive_int,
     check_valid,
 )
+from captum_iterative._loop_state import LoopState
 from captum_iterative._warnings import deduplicated_warnings as _deduplicated_warnings
 from captum_iterative.binarize import apply_binarizer, degenerate_maps, get_binarizer
 from captum_iterative.explainers import (
@@ -65,9 +66,7 @@ from captum_iterative.reduce import (
 )
 from captum_iterative.result import (
     AugmentationResult,
-    HistoryStep,
     StopReason,
-    collect_result,
     concatenate_results,
     end_codes,
     warn_stops,
@@ -331,7 +330,8 @@ class IterativeAugmentation(Attribution):
             with _deduplicated_warnings(), output_hook(self._forwards(), self.output_fn):
                 for start in range(0, n, step):
                     index = torch.arange(start, min(start + step, n), device=images.device)
-                    parts.append(self._run(images, index, batch, valid, show_progress, scorer))
+                    state = LoopState.start(images, index, valid)
+                    parts.append(self._run(state, batch, scorer, show_progress=show_progress))
             result = concatenate_results(parts)
             warn_stops(result, self.explain_normal, stacklevel=2)
             return result
@@ -339,106 +339,91 @@ class IterativeAugmentation(Attribution):
     # -- the loop ------------------------------------------------------------------------------
 
     def _run(
-        self,
-        images: Tensor,
-        index: Tensor,
-        batch: BatchArguments,
-        valid: Tensor | None,
-        show_progress: bool,
-        scorer: Scorer,
+        self, state: LoopState, batch: BatchArguments, scorer: Scorer, *, show_progress: bool
     ) -> AugmentationResult:
-        """The loop on the images ``index`` of the batch (one chunk)."""
-        device = images.device
-        current = images[index]  # I^t of every image of the chunk, inpainted in place
-        fov = None if valid is None else valid[index]
-        n, spatial = current.shape[0], current.shape[2:]
-        map_dtype = torch.promote_types(current.dtype, torch.float32)
-        augmented = torch.zeros(n, 1, *spatial, dtype=map_dtype, device=device)
-        initial = torch.zeros_like(augmented)
-        iterations = torch.zeros(n, dtype=torch.long, device=device)
-        # One column per step, appended as the loop goes (max_iter may be large).
-        scores = torch.full((n, 1), math.nan, dtype=torch.float64, device=device)
-        reason = torch.full((n,), StopReason.RUNNING.code, dtype=torch.long, device=device)
-        history: list[HistoryStep] = []
-        active = torch.arange(n, device=device)  # the chunk's images still iterating
+        """The loop on the images ``state.index`` of the batch (one chunk)."""
+        self._first_scores(state, batch, scorer)
+        bar = tqdm(total=self.max_iter, desc="iterative augmentation", disable=not show_progress)
+        while state.active.numel() > 0:
+            self._step(state, batch, scorer)
+            bar.update(1)
+            bar.set_postfix(active=state.active.numel())
+        bar.close()
+        return state.result(
+            threshold=self.threshold, alpha=self.alpha, keep_history=self.keep_history
+        )
 
-        first_scores = scorer(current, *batch.select(index[active])[:2], first=True)
+    def _first_scores(self, state: LoopState, batch: BatchArguments, scorer: Scorer) -> None:
+        """Score the unchanged images; those predicted normal leave the loop at once."""
+        index, active = state.index, state.active
+        first_scores = scorer(state.current, *batch.select(index[active])[:2], first=True)
         scorer.check_finite(first_scores, index)
-        scores[:, 0] = first_scores
+        state.scores[:, 0] = first_scores
         normal = first_scores < self.threshold
-        reason[normal] = StopReason.NOT_ABNORMAL.code
+        state.reason[normal] = StopReason.NOT_ABNORMAL.code
         if self.explain_normal and bool(normal.any()):
             idle = active[normal]
-            first_maps = self._map(current[idle], *batch.select(index[idle]))
-            initial[idle] = first_maps
-            augmented[idle] = first_maps
-        active = active[~normal]
+            target, extra_args, kwargs = batch.select(index[idle])
+            first_maps = self._map(state.current[idle], target, extra_args, kwargs=kwargs)
+            state.initial[idle] = first_maps
+            state.augmented[idle] = first_maps
+        state.active = active[~normal]
 
-        bar = tqdm(total=self.max_iter, desc="iterative augmentation", disable=not show_progress)
-        t = 0
-        while active.numel() > 0:
-            images_now = current[active]
-            fov_now = None if fov is None else fov[active]
-            target, extra_args, kwargs = batch.select(index[active])
-            if self.reuse_forward and t > 0:
-                # The score of the inpainted images comes from the attribution's forward pass;
-                # images that became normal drop their (unused) map.
-                maps, scores_now = self._map_and_score(
-                    images_now, target, extra_args, kwargs, scorer
-                )
-                scores[active, t] = scores_now
-                still_abnormal = scores_now >= self.threshold  # False for NaN
-                reason[active] = torch.where(still_abnormal, reason[active], end_codes(scores_now))
-            else:
-                maps = self._map(images_now, target, extra_args, kwargs)
-                still_abnormal = torch.ones(active.numel(), dtype=torch.bool, device=device)
-            masks = apply_binarizer(self.binarizer, maps, fov_now)
-            degenerate = still_abnormal & degenerate_maps(maps, masks, fov_now)
-            summed = still_abnormal & ~degenerate  # these maps enter the augmented sum
-            reason[active] = torch.where(degenerate, StopReason.DEGENERATE_MAP.code, reason[active])
-            maps = maps.to(map_dtype)  # binarized in the attribution's own dtype, summed in this
-            if t == 0:
-                initial[active] = maps
-            t += 1
-            scores = torch.cat([scores, torch.full_like(scores[:, :1], math.nan)], dim=1)
-            weight = math.exp(-self.alpha * t)
-            summed_pixels = summed.view(-1, *[1] * (maps.dim() - 1))
-            term = unit_maximum(maps, fov_now) if self.normalize_maps else maps
-            augmented.index_add_(0, active, torch.where(summed_pixels, term, 0.0), alpha=weight)
-            iterations.index_add_(0, active, summed.long())
-            masks = masks & summed_pixels
-            if self.keep_history:
-                history.append((active, maps, masks, summed))
-            images_now = self.inpainter(images_now, masks, fov_now)
-            current[active] = images_now
-            continuing = summed
-            if not self.reuse_forward or t >= self.max_iter:
-                scores_now = scorer(images_now, target, extra_args)
-                scores[active, t] = torch.where(summed, scores_now.double(), scores[active, t])
-                ended = summed & ~(scores_now >= self.threshold)  # below it, or NaN
-                reason[active] = torch.where(ended, end_codes(scores_now), reason[active])
-                continuing = summed & ~ended
-            maxed = continuing & (t >= self.max_iter)
-            reason[active] = torch.where(maxed, StopReason.MAX_ITER.code, reason[active])
-            active = active[continuing & ~maxed]
-            bar.update(1)
-            bar.set_postfix(active=active.numel())
-        bar.close()
-        return collect_result(
-            current,
-            augmented,
-            initial,
-            iterations,
-            scores,
-            reason,
-            history if self.keep_history else None,
-            self.threshold,
-            self.alpha,
-        )
+    def _step(self, state: LoopState, batch: BatchArguments, scorer: Scorer) -> None:
+        """One iteration on the images still active: map, binarize, sum, inpaint, re-score."""
+        active, t = state.active, state.t
+        images_now = state.current[active]
+        fov_now = None if state.fov is None else state.fov[active]
+        target, extra_args, kwargs = batch.select(state.index[active])
+        if self.reuse_forward and t > 0:
+            # The score of the inpainted images comes from the attribution's forward pass;
+            # images that became normal drop their (unused) map.
+            maps, scores_now = self._map_and_score(
+                images_now, target, extra_args, kwargs=kwargs, scorer=scorer
+            )
+            state.scores[active, t] = scores_now
+            still_abnormal = scores_now >= self.threshold  # False for NaN
+            state.reason[active] = torch.where(
+                still_abnormal, state.reason[active], end_codes(scores_now)
+            )
+        else:
+            maps = self._map(images_now, target, extra_args, kwargs=kwargs)
+            still_abnormal = torch.ones(active.numel(), dtype=torch.bool, device=active.device)
+        masks = apply_binarizer(self.binarizer, maps, fov_now)
+        degenerate = still_abnormal & degenerate_maps(maps, masks, fov_now)
+        summed = still_abnormal & ~degenerate  # these maps enter the augmented sum
+        reason = state.reason
+        reason[active] = torch.where(degenerate, StopReason.DEGENERATE_MAP.code, reason[active])
+        maps = maps.to(state.map_dtype)  # binarized in the attribution's own dtype, summed in this
+        if t == 0:
+            state.initial[active] = maps
+        t = state.t = t + 1
+        state.scores = torch.cat([state.scores, torch.full_like(state.scores[:, :1], math.nan)], 1)
+        weight = math.exp(-self.alpha * t)
+        summed_pixels = summed.view(-1, *[1] * (maps.dim() - 1))
+        term = unit_maximum(maps, fov_now) if self.normalize_maps else maps
+        state.augmented.index_add_(0, active, torch.where(summed_pixels, term, 0.0), alpha=weight)
+        state.iterations.index_add_(0, active, summed.long())
+        masks = masks & summed_pixels
+        if self.keep_history:
+            state.history.append((active, maps, masks, summed))
+        images_now = self.inpainter(images_now, masks, fov_now)
+        state.current[active] = images_now
+        continuing = summed
+        if not self.reuse_forward or t >= self.max_iter:
+            scores_now = scorer(images_now, target, extra_args)
+            scores = state.scores
+            scores[active, t] = torch.where(summed, scores_now.double(), scores[active, t])
+            ended = summed & ~(scores_now >= self.threshold)  # below it, or NaN
+            reason[active] = torch.where(ended, end_codes(scores_now), reason[active])
+            continuing = summed & ~ended
+        maxed = continuing & (t >= self.max_iter)
+        reason[active] = torch.where(maxed, StopReason.MAX_ITER.code, reason[active])
+        state.active = active[continuing & ~maxed]
 
     # -- one step's pieces -------------------------------------------------------------------
 
-    def _map(self, x: Tensor, target: Any, extra_args: Any, kwargs: dict[str, Any]) -> Tensor:
+    def _map(self, x: Tensor, target: Any, extra_args: Any, *, kwargs: dict[str, Any]) -> Tensor:
         call_kwargs = dict(kwargs)
         if extra_args is not None:
             call_kwargs["additional_forward_args"] = extra_args
@@ -459,13 +444,13 @@ class IterativeAugmentation(Attribution):
         return maps.detach()
 
     def _map_and_score(
-        self, x: Tensor, target: Any, extra_args: Any, kwargs: dict[str, Any], scorer: Scorer
+        self, x: Tensor, target: Any, extra_args: Any, *, kwargs: dict[str, Any], scorer: Scorer
     ) -> tuple[Tensor, Tensor]:
         """Attribution maps and the scores of the same forward pass (``reuse_forward``)."""
         model = self.forward_func
         assert isinstance(model, nn.Module)
         with capture_output(model, x.shape[0]) as captured:
-            maps = self._map(x, target, extra_args, kwargs)
+            maps = self._map(x, target, extra_args, kwargs=kwargs)
         if not captured:
             return maps, scorer(x, target, extra_args)
         return maps, scorer.of_output(captured[0], target, x.shape[0])

@@ -342,6 +342,7 @@ def end_codes(scores: Tensor) -> Tensor:
 
 
 def collect_result(
+    *,
     inpainted: Tensor,
     augmented: Tensor,
     initial: Tensor,

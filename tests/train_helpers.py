@@ -8,9 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from captum_iterative.fundus.train import (
-    train_classifier,
-)
+from captum_iterative.fundus.train import TrainConfig, train_classifier
 from captum_iterative.fundus.types import FundusSample
 
 SIZE = 64
@@ -48,6 +46,7 @@ VAL_GRADES = [0, 0, 0, 1, 1, 2, 3, 4]
 
 def train_run(out: Path, epochs: int, **kwargs: object) -> object:
     options = {
+        "arch": "vgg_tiny",
         "epochs": epochs,
         "batch_size": 4,
         "lr": 1e-3,
@@ -60,8 +59,7 @@ def train_run(out: Path, epochs: int, **kwargs: object) -> object:
     return train_classifier(
         DotsDataset(TRAIN_GRADES, seed=0),
         DotsDataset(VAL_GRADES, seed=1),
-        "vgg_tiny",
-        **options,  # type: ignore[arg-type]
+        TrainConfig(**options),  # type: ignore[arg-type]
     )
 
 

@@ -285,13 +285,13 @@ class ExplainRun:
             warnings.simplefilter("ignore", AugmentationWarning)
             return explain_batch(
                 explainer,
-                kwargs,
-                method,
-                [item.id for item in items],
-                [to_tensor(image.image) for image in loaded],
-                self._fovs(loaded),
-                self.device,
-                [{**image.meta, **self.common_meta} for image in loaded],
+                inner_kwargs=kwargs,
+                method=method,
+                ids=[item.id for item in items],
+                images=[to_tensor(image.image) for image in loaded],
+                fovs=self._fovs(loaded),
+                device=self.device,
+                meta=[{**image.meta, **self.common_meta} for image in loaded],
             )
 
     def _fovs(self, loaded: Sequence[Loaded]) -> list[np.ndarray] | None:

@@ -67,6 +67,7 @@ def make_inpainter(config: ExperimentConfig) -> Inpainter:
 
 def explain_batch(
     explainer: IterativeAugmentation,
+    *,
     inner_kwargs: Mapping[str, Any],
     method: str,
     ids: Sequence[str],

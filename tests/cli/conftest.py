@@ -12,7 +12,7 @@ from cli_helpers import (
     write_fundus_images,
 )
 
-from captum_iterative.fundus.train import train_classifier
+from captum_iterative.fundus.train import TrainConfig, train_classifier
 from captum_iterative.fundus.types import FundusSample
 
 
@@ -29,10 +29,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         image = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
         return FundusSample(image, i % 5, {}, np.ones((SIZE, SIZE), bool), f"s{i}")
 
-    train_classifier(
-        [sample(i) for i in range(6)],
-        [sample(10 + i) for i in range(5)],
-        "vgg_tiny",
+    config = TrainConfig(
+        arch="vgg_tiny",
         epochs=1,
         batch_size=4,
         input_size=SIZE,
@@ -40,6 +38,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         out=root / "checkpoint.pt",
         progress=False,
     )
+    train_classifier([sample(i) for i in range(6)], [sample(10 + i) for i in range(5)], config)
     return {
         "root": root,
         "images": root / "images",

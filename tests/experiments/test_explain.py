@@ -19,7 +19,14 @@ def test_explain_batch_is_the_loop_with_the_field_of_view_and_the_keys() -> None
     explainer = IterativeAugmentation(Saliency(model), threshold=0.3, max_iter=3)
     meta = [{"cache_key": "k", "source": f"s{i}"} for i in range(2)]
     explained = explain_batch(
-        explainer, {"abs": True}, "saliency", ["a", "b"], images, fovs, "cpu", meta
+        explainer,
+        inner_kwargs={"abs": True},
+        method="saliency",
+        ids=["a", "b"],
+        images=images,
+        fovs=fovs,
+        device="cpu",
+        meta=meta,
     )
     valid = torch.from_numpy(np.stack(fovs))[:, None]
     direct = explainer.explain(torch.stack(images), valid=valid, abs=True)
@@ -39,6 +46,15 @@ def test_without_a_field_of_view_the_input_key_says_so() -> None:
     model = BlobScore().double().eval()
     image = blob_image([0.9], seed=2)
     explainer = IterativeAugmentation(Saliency(model), threshold=0.3, max_iter=2)
-    (plain,) = explain_batch(explainer, {}, "saliency", ["a"], [image], None, "cpu", [{}])
+    (plain,) = explain_batch(
+        explainer,
+        inner_kwargs={},
+        method="saliency",
+        ids=["a"],
+        images=[image],
+        fovs=None,
+        device="cpu",
+        meta=[{}],
+    )
     whole = np.ones((48, 48), dtype=bool)
     assert plain.meta["input_key"] == input_key(image, None) != input_key(image, whole)

@@ -66,7 +66,9 @@ def test_checkpoint_reproduces_its_validation_metrics(checkpoint: Path, sidecar:
     args = argparse.Namespace(root=root, val_fraction=0.2, seed=0, n_train=None, n_val=None)
     val = _aptos_split(args).val
     assert len(val) == sidecar["n_val"]
-    data = _load_in_memory(val, FundusTransform(224), 224, 0, "val", progress=False)
+    data = _load_in_memory(
+        val, FundusTransform(224), size=224, workers=0, desc="val", progress=False
+    )
     scores = predict(model, data, batch_size=32)
     metrics = referable_metrics(scores, data.tensors[1].numpy())
     for key in ("auc", "sensitivity", "specificity", "kappa", "th_pred"):

@@ -15,6 +15,7 @@ from train_helpers import SIZE, TRAIN_GRADES, VAL_GRADES, DotsDataset, train_run
 from captum_iterative.fundus.checkpoint import load_classifier
 from captum_iterative.fundus.init_weights import InitWeights
 from captum_iterative.fundus.train import (
+    TrainConfig,
     balanced_sample_weights,
     default_augmentation,
     train_classifier,
@@ -45,13 +46,15 @@ def test_resume_errors(tmp_path: Path, trained: tuple[Path, object]) -> None:
         train_classifier(
             DotsDataset(TRAIN_GRADES, 0),
             DotsDataset(VAL_GRADES, 1),
-            "test_resnet",
-            epochs=3,
-            batch_size=4,
-            input_size=SIZE,
-            out=out,
-            resume=True,
-            progress=False,
+            TrainConfig(
+                arch="test_resnet",
+                epochs=3,
+                batch_size=4,
+                input_size=SIZE,
+                out=out,
+                resume=True,
+                progress=False,
+            ),
         )
 
 
@@ -96,25 +99,47 @@ def test_bad_inputs(tmp_path: Path) -> None:
         train_classifier(
             DotsDataset(TRAIN_GRADES, 0),
             DotsDataset([0, 1, 0], 1),
-            "vgg_tiny",
-            epochs=1,
-            batch_size=4,
-            input_size=SIZE,
-            out=tmp_path / "m.pt",
-            progress=False,
+            TrainConfig(
+                arch="vgg_tiny",
+                epochs=1,
+                batch_size=4,
+                input_size=SIZE,
+                out=tmp_path / "m.pt",
+                progress=False,
+            ),
         )
     with pytest.raises(ValueError, match="epochs"):
         train_run(tmp_path / "m.pt", epochs=0)
+
+
+def test_the_config_checks_its_numbers_and_names_its_files(tmp_path: Path) -> None:
+    config = TrainConfig(arch="vgg_tiny", epochs=2, batch_size=4, out=tmp_path / "run" / "m.pt")
+    assert config.out_path == tmp_path / "run" / "m.pt"
+    assert config.last_path == tmp_path / "run" / "m.last.pt"
+    assert config.model_kwargs() == {"num_outputs": 1}
+    assert list(config.checkpoint_record()) == [
+        "lr",
+        "batch_size",
+        "seed",
+        "epochs",
+        "channels_last",
+        "loss",
+    ]
+    for bad in ({"epochs": 0}, {"batch_size": 1.5}, {"input_size": -1}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            TrainConfig(**{"arch": "vgg_tiny", "epochs": 1, "batch_size": 4, **bad})
+    with pytest.raises(ValueError, match="lr"):
+        TrainConfig(arch="vgg_tiny", epochs=1, batch_size=4, lr=0.0)
+    with pytest.raises(TypeError):
+        TrainConfig("vgg_tiny", 1, 4)  # type: ignore[misc]
 
 
 def test_transform_is_applied(tmp_path: Path) -> None:
     def shrink(sample: FundusSample) -> FundusSample:
         return sample._replace(image=np.ascontiguousarray(sample.image[::2, ::2]))
 
-    result = train_classifier(
-        DotsDataset(TRAIN_GRADES, 0, size=128),
-        DotsDataset(VAL_GRADES, 1, size=128),
-        "vgg_tiny",
+    config = TrainConfig(
+        arch="vgg_tiny",
         epochs=1,
         batch_size=4,
         input_size=SIZE,
@@ -122,6 +147,9 @@ def test_transform_is_applied(tmp_path: Path) -> None:
         transform=shrink,
         preprocessing={"name": "shrink"},
         progress=False,
+    )
+    result = train_classifier(
+        DotsDataset(TRAIN_GRADES, 0, size=128), DotsDataset(VAL_GRADES, 1, size=128), config
     )
     _, info = load_classifier(result.checkpoint)
     assert info.preprocessing == {"name": "shrink"}
