@@ -12,6 +12,7 @@ them.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 
 import torch
@@ -24,10 +25,16 @@ from captum_iterative._checks import check_mask_like, check_positive_int
 __all__ = ["Inpainter", "ball", "dilate_masks", "disk"]
 
 
-def disk(radius: int, device: torch.device | str | None = None) -> Tensor:
-    """Disk structuring element, ``(2 r + 1, 2 r + 1)`` float: 1 where ``y^2 + x^2 <= r^2``."""
-    r = torch.arange(-radius, radius + 1, device=device)
-    return ((r[:, None] ** 2 + r[None, :] ** 2) <= radius**2).float()
+def disk(radius: float, device: torch.device | str | None = None) -> Tensor:
+    """Disk structuring element, ``(2 R + 1, 2 R + 1)`` float: 1 where ``y^2 + x^2 <= r^2``.
+
+    ``R = floor(r)``; ``r`` may be a non-integer (the hit radius of
+    :func:`~captum_iterative.evaluation.froc`, whose footprint this is). The integer offsets are
+    compared with ``floor(r^2)``, which is exact.
+    """
+    reach = math.floor(radius)
+    r = torch.arange(-reach, reach + 1, device=device)
+    return ((r[:, None] ** 2 + r[None, :] ** 2) <= math.floor(radius**2)).float()
 
 
 def ball(radius: int, device: torch.device | str | None = None) -> Tensor:
