@@ -22,6 +22,7 @@ __all__ = [
     "check_images",
     "check_maps",
     "check_mask_like",
+    "check_non_negative_int",
     "check_positive_int",
     "check_real",
     "check_size_2d",
@@ -193,14 +194,23 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
 
-def check_positive_int(value: object, name: str, minimum: int = 1) -> int:
-    """Check an integer >= ``minimum`` (Python or numpy; bools are rejected); return an int."""
+def _check_int(value: object, name: str, minimum: int) -> int:
     if not _is_int(value):
         raise TypeError(f"`{name}` must be an int, got {type(value).__name__}")
     out = int(value)  # type: ignore[call-overload]
     if out < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}, got {out}")
     return out
+
+
+def check_positive_int(value: object, name: str) -> int:
+    """Check an integer >= 1 (Python or numpy; bools are rejected); return an int."""
+    return _check_int(value, name, 1)
+
+
+def check_non_negative_int(value: object, name: str) -> int:
+    """Check an integer >= 0 (Python or numpy; bools are rejected); return an int."""
+    return _check_int(value, name, 0)
 
 
 def check_size_2d(size: object, name: str = "size") -> tuple[int, int]:

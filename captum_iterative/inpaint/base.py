@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from kornia.morphology import dilation as _kornia_dilation
 from torch import Tensor
 
-from captum_iterative._checks import check_mask_like, check_positive_int
+from captum_iterative._checks import check_mask_like, check_non_negative_int
 
 __all__ = ["Inpainter", "ball", "dilate_masks", "disk"]
 
@@ -88,7 +88,7 @@ class Inpainter(ABC):
     spatial_dims: tuple[int, ...] = (2,)
 
     def __init__(self, dilation: int = 0) -> None:
-        self.dilation = check_positive_int(dilation, "dilation", minimum=0)
+        self.dilation = check_non_negative_int(dilation, "dilation")
 
     def __call__(self, images: Tensor, masks: Tensor, valid: Tensor | None = None) -> Tensor:
         r"""Inpaint the masked pixels of each image.

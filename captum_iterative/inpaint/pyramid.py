@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from captum_iterative._checks import check_positive_int
+from captum_iterative._checks import check_non_negative_int, check_positive_int
 from captum_iterative._spatial import LINEAR_MODES
 from captum_iterative.inpaint.base import Inpainter
 
@@ -238,8 +238,8 @@ class PyramidInpainter(Inpainter):
         compile: bool = False,
     ) -> None:
         super().__init__(dilation=dilation)
-        self.smoothing_sweeps = check_positive_int(smoothing_sweeps, "smoothing_sweeps", 0)
-        self.min_size = check_positive_int(min_size, "min_size", 1)
+        self.smoothing_sweeps = check_non_negative_int(smoothing_sweeps, "smoothing_sweeps")
+        self.min_size = check_positive_int(min_size, "min_size")
         if not isinstance(compile, bool):
             raise TypeError(f"`compile` must be a bool, got {type(compile).__name__}")
         self.compile = compile
