@@ -27,6 +27,7 @@ __all__ = [
     "check_real",
     "check_size_2d",
     "check_valid",
+    "is_int",
     "to_numpy",
 ]
 
@@ -189,13 +190,13 @@ def check_real(value: object, name: str, minimum: float) -> float:
     return out
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> bool:
     """Python and numpy integers, not bools."""
     return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
 
 def _check_int(value: object, name: str, minimum: int) -> int:
-    if not _is_int(value):
+    if not is_int(value):
         raise TypeError(f"`{name}` must be an int, got {type(value).__name__}")
     out = int(value)  # type: ignore[call-overload]
     if out < minimum:
@@ -219,9 +220,9 @@ def check_size_2d(size: object, name: str = "size") -> tuple[int, int]:
     Returns:
         tuple[int, int]: ``(height, width)``.
     """
-    if _is_int(size):
+    if is_int(size):
         pair: tuple[object, ...] = (size, size)
-    elif isinstance(size, tuple) and len(size) == 2 and all(_is_int(s) for s in size):
+    elif isinstance(size, tuple) and len(size) == 2 and all(is_int(s) for s in size):
         pair = size
     else:
         raise TypeError(f"`{name}` must be an int or a (height, width) tuple of ints, got {size!r}")
