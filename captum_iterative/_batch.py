@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from captum_iterative._checks import is_int
+
 __all__ = [
     "BatchArguments",
     "check_additional_forward_args",
@@ -78,10 +80,14 @@ def check_target(target: Any, n: int, device: torch.device) -> Any:
 
     A one-element tensor becomes an int (read once here, not at every iteration), and per-image
     indices (a tensor or a list of ints) become a ``(n,)`` long tensor on the images' ``device``,
-    where Captum gathers the model output with them.
+    where Captum gathers the model output with them. Indices follow the package's one rule for
+    integers (:func:`~captum_iterative._checks.is_int`: Python or numpy, not bools) and are
+    handed on as Python ints.
     """
-    if target is None or _is_index(target):
-        return target
+    if target is None:
+        return None
+    if is_int(target):
+        return int(target)
     if isinstance(target, Tensor):
         if target.dim() == 0 or target.numel() == 1 or (target.dim() == 1 and target.numel() == n):
             if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
@@ -94,25 +100,21 @@ def check_target(target: Any, n: int, device: torch.device) -> Any:
             f"got a tensor of shape {tuple(target.shape)}"
         )
     if isinstance(target, tuple):
-        if not all(_is_index(i) for i in target):
+        if not all(is_int(i) for i in target):
             raise TypeError(f"`target` tuple entries must be ints, got {target!r}")
-        return target
+        return tuple(int(i) for i in target)
     if isinstance(target, list):
         if len(target) != n:
             raise ValueError(f"`target` has {len(target)} entries for {n} images")
-        if all(_is_index(t) for t in target):
-            return torch.tensor(target, dtype=torch.long, device=device)
-        if not all(isinstance(t, tuple) and all(_is_index(i) for i in t) for t in target):
+        if all(is_int(t) for t in target):
+            return torch.tensor([int(t) for t in target], dtype=torch.long, device=device)
+        if not all(isinstance(t, tuple) and all(is_int(i) for i in t) for t in target):
             raise TypeError(
                 "`target` list entries must be ints, or tuples of ints for outputs with more "
                 f"than two dimensions, got {[type(t).__name__ for t in target]}"
             )
-        return target
+        return [tuple(int(i) for i in t) for t in target]
     raise TypeError(f"`target` must be an int, tuple, tensor or list, got {type(target).__name__}")
-
-
-def _is_index(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_additional_forward_args(args: Any, n: int) -> Any:

@@ -22,10 +22,12 @@ __all__ = [
     "check_images",
     "check_maps",
     "check_mask_like",
+    "check_non_negative_int",
     "check_positive_int",
     "check_real",
     "check_size_2d",
     "check_valid",
+    "is_int",
     "to_numpy",
 ]
 
@@ -188,19 +190,28 @@ def check_real(value: object, name: str, minimum: float) -> float:
     return out
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> bool:
     """Python and numpy integers, not bools."""
     return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
 
-def check_positive_int(value: object, name: str, minimum: int = 1) -> int:
-    """Check an integer >= ``minimum`` (Python or numpy; bools are rejected); return an int."""
-    if not _is_int(value):
+def _check_int(value: object, name: str, minimum: int) -> int:
+    if not is_int(value):
         raise TypeError(f"`{name}` must be an int, got {type(value).__name__}")
     out = int(value)  # type: ignore[call-overload]
     if out < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}, got {out}")
     return out
+
+
+def check_positive_int(value: object, name: str) -> int:
+    """Check an integer >= 1 (Python or numpy; bools are rejected); return an int."""
+    return _check_int(value, name, 1)
+
+
+def check_non_negative_int(value: object, name: str) -> int:
+    """Check an integer >= 0 (Python or numpy; bools are rejected); return an int."""
+    return _check_int(value, name, 0)
 
 
 def check_size_2d(size: object, name: str = "size") -> tuple[int, int]:
@@ -209,9 +220,9 @@ def check_size_2d(size: object, name: str = "size") -> tuple[int, int]:
     Returns:
         tuple[int, int]: ``(height, width)``.
     """
-    if _is_int(size):
+    if is_int(size):
         pair: tuple[object, ...] = (size, size)
-    elif isinstance(size, tuple) and len(size) == 2 and all(_is_int(s) for s in size):
+    elif isinstance(size, tuple) and len(size) == 2 and all(is_int(s) for s in size):
         pair = size
     else:
         raise TypeError(f"`{name}` must be an int or a (height, width) tuple of ints, got {size!r}")

@@ -27,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "PathLike",
     "check_image_suffix",
     "image_id",
     "list_images",
@@ -35,6 +36,7 @@ __all__ = [
     "read_mask",
 ]
 
+#: A file or folder path.
 PathLike = str | os.PathLike[str]
 
 #: File suffixes taken for images (compared case-insensitively).

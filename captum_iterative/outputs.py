@@ -263,7 +263,12 @@ def capture_output(model: nn.Module, batch_size: int) -> Iterator[list[Tensor]]:
 
 @contextmanager
 def maybe_autocast(device: torch.device, dtype: torch.dtype | None) -> Iterator[None]:
-    """``torch.autocast(device.type, dtype)`` inside the block; nothing when ``dtype`` is None."""
+    """``torch.autocast(device.type, dtype)`` inside the block; nothing when ``dtype`` is None.
+
+    Not ``torch.autocast(device.type, dtype, enabled=dtype is not None)``: with ``enabled=False``
+    that switches off an autocast the caller runs the loop under, and it refuses some devices
+    (``meta``); None leaves the caller's numerics alone.
+    """
     if dtype is None:
         yield
     else:

@@ -18,6 +18,8 @@ import torch
 from captum.attr import LayerAttribution
 from torch import Tensor
 
+from captum_iterative._spatial import LINEAR_MODES
+
 __all__ = [
     "CHANNEL_REDUCTIONS",
     "ChannelReduction",
@@ -30,9 +32,6 @@ __all__ = [
 ChannelReduction = Callable[[Tensor], Tensor]
 #: A reshape transform maps a token-shaped attribution, e.g. (N, 1 + h * w, D), to (N, D, h, w).
 ReshapeTransform = Callable[[Tensor], Tensor]
-
-#: Upsampling mode of layer maps by number of spatial dimensions.
-_INTERPOLATE_MODES: dict[int, str] = {2: "bilinear", 3: "trilinear"}
 
 
 def _abs_max(attr: Tensor) -> Tensor:
@@ -184,7 +183,7 @@ def reduce_attribution(
             f"from an attribution of shape {tuple(attribution.shape)}"
         )
     if tuple(reduced.shape[2:]) != size:
-        mode = interpolate_mode or _INTERPOLATE_MODES[len(size)]
+        mode = interpolate_mode or LINEAR_MODES[len(size)]
         reduced = LayerAttribution.interpolate(reduced, size, mode)
     return reduced.to(torch.promote_types(reduced.dtype, torch.float32))
 

@@ -226,6 +226,19 @@ def test_per_image_targets_and_additional_forward_args_are_sliced() -> None:
         explainer.explain(images)  # two outputs and no target
 
 
+def test_numpy_integer_targets_are_targets_and_bools_are_not() -> None:
+    """The one integer rule of ``_checks.is_int`` holds for ``target`` too."""
+    model = TwoHeads().eval()
+    images = blob_batch()[:2]
+    explainer = IterativeAugmentation(Saliency(model), threshold=TH, max_iter=2)
+    expected = explainer.explain(images, target=0).augmented
+    for target in (np.int64(0), [np.int32(0), 0], (np.int64(0),), [(np.int16(0),), (0,)]):
+        torch.testing.assert_close(explainer.explain(images, target=target).augmented, expected)
+    for target in (True, [np.bool_(False), 0], (False,)):
+        with pytest.raises(TypeError, match="`target`"):
+            explainer.explain(images, target=target)
+
+
 def test_inner_keywords_are_passed_through() -> None:
     model = timm.create_model("test_resnet", num_classes=1).eval()
     images = torch.rand(2, 3, 32, 32)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from captum_iterative._checks import (
+    check_non_negative_int,
     check_positive_int,
     check_real,
     check_size_2d,
@@ -26,6 +27,16 @@ def test_python_and_numpy_integers_are_integers(value: object) -> None:
 def test_bools_floats_and_others_are_not(value: object) -> None:
     with pytest.raises(TypeError, match="`n` must be an int"):
         check_positive_int(value, "n")
+
+
+def test_non_negative_ints_take_zero_and_positive_ones_do_not() -> None:
+    assert check_non_negative_int(np.int64(0), "n") == 0
+    with pytest.raises(ValueError, match=r"`n` must be >= 0, got -1"):
+        check_non_negative_int(-1, "n")
+    with pytest.raises(TypeError, match="`n` must be an int"):
+        check_non_negative_int(True, "n")
+    with pytest.raises(ValueError, match=r"`n` must be >= 1, got 0"):
+        check_positive_int(0, "n")
 
 
 def test_the_same_rule_holds_where_sizes_are_read() -> None:

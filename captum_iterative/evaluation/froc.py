@@ -46,6 +46,7 @@ from captum_iterative.evaluation._inputs import (
 )
 from captum_iterative.evaluation.froc_result import Detection, FrocResult
 from captum_iterative.evaluation.lesion_labels import lesion_labels
+from captum_iterative.inpaint.base import disk
 
 __all__ = ["AMD_RADIUS", "DR_RADIUS", "REFERENCE_SIZE", "froc", "scale_radius"]
 
@@ -183,7 +184,7 @@ def froc(
     if fov_masks is not None:
         check_sequence(fov_masks, "fov_masks", n_images)
 
-    footprint = _disc(radius)
+    footprint = disk(radius).bool().numpy()
     scans: list[_ImageScan] = []
     lesions_per_image = np.zeros(n_images, dtype=np.int64)
     for i in range(n_images):
@@ -312,13 +313,6 @@ def _sweep(
     else:
         sensitivity = np.full(len(thresholds), np.nan)
     return cum_fp / n_images, sensitivity.astype(np.float64), thresholds
-
-
-def _disc(radius: float) -> np.ndarray:
-    """Bool footprint ``(2R + 1, 2R + 1)``, ``R = floor(radius)``, True where dy² + dx² <= r²."""
-    reach = math.floor(radius)
-    offsets = np.arange(-reach, reach + 1)
-    return offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius**2
 
 
 def _normalize_in_place(work: np.ndarray, mode: str) -> None:

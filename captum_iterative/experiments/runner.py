@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -168,6 +169,11 @@ def run_localization(
         )
     timings = explain_images(model, threshold, chosen, out / "cache", config, progress=progress)
     table, curves, per_image, iterations = score_explanations(chosen, out / "cache", config, size)
+    # Counter.update keeps zero counts and the order in which lesion types first appear
+    native, lost = Counter[str](), Counter[str]()
+    for p in chosen:
+        native.update(p.native_lesions)
+        lost.update(p.lost_lesions)
     settings = {
         "dataset": dataset_name,
         "images": len(images),
@@ -177,8 +183,8 @@ def run_localization(
         "config": asdict(config),
         "classifier": dict(classifier or {}),
         "th_pred": float(threshold),
-        "lesions_native": _sum_counts([p.native_lesions for p in chosen]),
-        "lesions_lost_in_working_frame": _sum_counts([p.lost_lesions for p in chosen]),
+        "lesions_native": dict(native),
+        "lesions_lost_in_working_frame": dict(lost),
         "explain_seconds": timings,
         "total_seconds": time.perf_counter() - started,
         "mean_iterations": iterations,
@@ -196,11 +202,3 @@ def run_localization(
     )
     write_report(report, chosen, out, config)
     return report
-
-
-def _sum_counts(counts: Sequence[Mapping[str, int]]) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for entry in counts:
-        for k, v in entry.items():
-            total[k] = total.get(k, 0) + int(v)
-    return total

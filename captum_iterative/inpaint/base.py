@@ -12,6 +12,7 @@ them.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 
 import torch
@@ -19,15 +20,21 @@ import torch.nn.functional as F
 from kornia.morphology import dilation as _kornia_dilation
 from torch import Tensor
 
-from captum_iterative._checks import check_mask_like, check_positive_int
+from captum_iterative._checks import check_mask_like, check_non_negative_int
 
 __all__ = ["Inpainter", "ball", "dilate_masks", "disk"]
 
 
-def disk(radius: int, device: torch.device | str | None = None) -> Tensor:
-    """Disk structuring element, ``(2 r + 1, 2 r + 1)`` float: 1 where ``y^2 + x^2 <= r^2``."""
-    r = torch.arange(-radius, radius + 1, device=device)
-    return ((r[:, None] ** 2 + r[None, :] ** 2) <= radius**2).float()
+def disk(radius: float, device: torch.device | str | None = None) -> Tensor:
+    """Disk structuring element, ``(2 R + 1, 2 R + 1)`` float: 1 where ``y^2 + x^2 <= r^2``.
+
+    ``R = floor(r)``; ``r`` may be a non-integer (the hit radius of
+    :func:`~captum_iterative.evaluation.froc`, whose footprint this is). The integer offsets are
+    compared with ``floor(r^2)``, which is exact.
+    """
+    reach = math.floor(radius)
+    r = torch.arange(-reach, reach + 1, device=device)
+    return ((r[:, None] ** 2 + r[None, :] ** 2) <= math.floor(radius**2)).float()
 
 
 def ball(radius: int, device: torch.device | str | None = None) -> Tensor:
@@ -81,7 +88,7 @@ class Inpainter(ABC):
     spatial_dims: tuple[int, ...] = (2,)
 
     def __init__(self, dilation: int = 0) -> None:
-        self.dilation = check_positive_int(dilation, "dilation", minimum=0)
+        self.dilation = check_non_negative_int(dilation, "dilation")
 
     def __call__(self, images: Tensor, masks: Tensor, valid: Tensor | None = None) -> Tensor:
         r"""Inpaint the masked pixels of each image.

@@ -38,7 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from captum_iterative._checks import check_positive_int
+from captum_iterative._checks import check_non_negative_int, check_positive_int
+from captum_iterative._spatial import LINEAR_MODES
 from captum_iterative.inpaint.base import Inpainter
 
 __all__ = ["PyramidInpainter", "push_pull_fill"]
@@ -66,8 +67,6 @@ def _level_shapes(shape: tuple[int, ...], min_size: int) -> list[tuple[int, ...]
 
 #: Convolution by number of spatial dimensions.
 _CONV = {2: F.conv2d, 3: F.conv3d}
-#: Upsampling mode by number of spatial dimensions.
-_LINEAR = {2: "bilinear", 3: "trilinear"}
 
 
 def _pull(stack: Tensor, size: tuple[int, ...], taps: Tensor) -> Tensor:
@@ -106,7 +105,9 @@ def _push(coarse: Tensor, size: tuple[int, ...]) -> Tensor:
     sides = coarse.shape[2:]
     # consecutive levels differ along at least one axis
     scale = tuple(2.0 if new != old else 1.0 for new, old in zip(size, sides, strict=True))
-    up = F.interpolate(coarse, scale_factor=scale, mode=_LINEAR[len(sides)], align_corners=False)
+    up = F.interpolate(
+        coarse, scale_factor=scale, mode=LINEAR_MODES[len(sides)], align_corners=False
+    )
     return up[(slice(None), slice(None), *(slice(0, side) for side in size))]
 
 
@@ -237,8 +238,8 @@ class PyramidInpainter(Inpainter):
         compile: bool = False,
     ) -> None:
         super().__init__(dilation=dilation)
-        self.smoothing_sweeps = check_positive_int(smoothing_sweeps, "smoothing_sweeps", 0)
-        self.min_size = check_positive_int(min_size, "min_size", 1)
+        self.smoothing_sweeps = check_non_negative_int(smoothing_sweeps, "smoothing_sweeps")
+        self.min_size = check_positive_int(min_size, "min_size")
         if not isinstance(compile, bool):
             raise TypeError(f"`compile` must be a bool, got {type(compile).__name__}")
         self.compile = compile

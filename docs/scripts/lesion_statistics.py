@@ -37,6 +37,8 @@ QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
 def _disc(radius: int) -> np.ndarray:
+    # OpenCV's ellipse, not captum_iterative.inpaint.disk (y^2 + x^2 <= r^2): they differ at the
+    # rim, and the documented statistics were measured with this one
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 

@@ -30,7 +30,6 @@ Rules shared by all loaders:
 from captum_iterative.fundus.datasets.aptos import APTOS2019
 from captum_iterative.fundus.datasets.base import (
     FundusDataset,
-    PathLike,
     Transform,
     dataset_root,
     list_datasets,
@@ -57,7 +56,6 @@ __all__ = [
     "FundusDataset",
     "IDRiD",
     "ImageMaskFolder",
-    "PathLike",
     "Transform",
     "dataset_root",
     "grouped_split",

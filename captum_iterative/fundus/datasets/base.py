@@ -17,11 +17,10 @@ from torch.utils.data import Dataset
 
 from captum_iterative.fundus.datasets._read import image_fov, read_lesion_masks
 from captum_iterative.fundus.types import FundusSample
-from captum_iterative.io import read_image
+from captum_iterative.io import PathLike, read_image
 
 __all__ = [
     "FundusDataset",
-    "PathLike",
     "Transform",
     "dataset_root",
     "list_datasets",
@@ -30,8 +29,6 @@ __all__ = [
     "root_variable",
 ]
 
-#: A file or folder path.
-PathLike = str | Path
 #: A dataset transform: ``FundusSample -> anything``.
 Transform = Callable[[FundusSample], Any]
 

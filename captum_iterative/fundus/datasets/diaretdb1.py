@@ -11,12 +11,11 @@ import numpy as np
 from captum_iterative.fundus.datasets import _read
 from captum_iterative.fundus.datasets.base import (
     FundusDataset,
-    PathLike,
     Transform,
     register_dataset,
 )
 from captum_iterative.fundus.types import DR_LESIONS, FundusSample
-from captum_iterative.io import read_gray, read_image, read_mask
+from captum_iterative.io import PathLike, read_gray, read_image, read_mask
 
 __all__ = ["DIARETDB1_LESIONS", "DiaretDB1"]
 

@@ -8,11 +8,11 @@ from typing import Literal
 from captum_iterative.fundus.datasets import _read
 from captum_iterative.fundus.datasets.base import (
     FundusDataset,
-    PathLike,
     Transform,
     register_dataset,
 )
 from captum_iterative.fundus.types import FundusSample
+from captum_iterative.io import PathLike
 
 __all__ = ["IDRID_LESIONS", "IDRiD"]
 

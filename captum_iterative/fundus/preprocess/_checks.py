@@ -1,12 +1,10 @@
-"""Input checks of the preprocessing steps (they name the argument they refuse)."""
+"""Input checks of the preprocessing steps (they name the argument they refuse, in backticks)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 import numpy as np
-
-from captum_iterative._checks import check_positive_int
 
 __all__ = [
     "FOV_THRESHOLDS",
@@ -16,7 +14,6 @@ __all__ = [
     "check_fov_method",
     "check_mask",
     "check_rgb",
-    "check_size",
 ]
 
 #: A crop box ``(y0, y1, x0, x1)``, half-open, in pixel indices.
@@ -32,32 +29,27 @@ FOV_THRESHOLDS: dict[str, float] = {"red": 40.0, "lab": 15.0}
 
 def check_rgb(image: object, name: str = "image") -> np.ndarray:
     if not isinstance(image, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(image).__name__}")
+        raise TypeError(f"`{name}` must be a numpy array, got {type(image).__name__}")
     if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"{name} must have shape (H, W, 3), got {image.shape}")
+        raise ValueError(f"`{name}` must have shape (H, W, 3), got {image.shape}")
     if image.dtype != np.uint8:
-        raise TypeError(f"{name} must have dtype uint8, got {image.dtype}")
+        raise TypeError(f"`{name}` must have dtype uint8, got {image.dtype}")
     if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {image.shape}")
+        raise ValueError(f"`{name}` is empty: shape {image.shape}")
     return image
 
 
 def check_mask(mask: object, name: str, shape: tuple[int, ...]) -> np.ndarray:
     if not isinstance(mask, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(mask).__name__}")
+        raise TypeError(f"`{name}` must be a numpy array, got {type(mask).__name__}")
     if mask.dtype != np.bool_:
-        raise TypeError(f"{name} must have dtype bool, got {mask.dtype}")
+        raise TypeError(f"`{name}` must have dtype bool, got {mask.dtype}")
     if mask.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {mask.shape}")
+        raise ValueError(f"`{name}` must have shape {shape}, got {mask.shape}")
     return mask
 
 
 def check_fov_method(method: str) -> str:
     if method not in FOV_THRESHOLDS:
-        raise ValueError(f"method must be one of {sorted(FOV_THRESHOLDS)}, got {method!r}")
+        raise ValueError(f"`method` must be one of {sorted(FOV_THRESHOLDS)}, got {method!r}")
     return method
-
-
-def check_size(size: object) -> int:
-    """An output side in pixels: a positive Python or numpy integer."""
-    return check_positive_int(size, "size")

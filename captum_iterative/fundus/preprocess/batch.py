@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from captum_iterative.fundus.preprocess._checks import FovMethod, check_fov_method, check_size
+from captum_iterative._checks import check_positive_int
+from captum_iterative.fundus.preprocess._checks import FovMethod, check_fov_method
 from captum_iterative.fundus.preprocess.fov import (
     crop,
     crop_tensor,
@@ -68,12 +69,12 @@ def preprocess_batch(
         (torch.Size([2, 3, 64, 64]), torch.Size([2, 1, 64, 64]), torch.float32)
     """
     if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
+        raise TypeError(f"`images` must be a torch.Tensor, got {type(images).__name__}")
     if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must have shape (N, 3, H, W), got {tuple(images.shape)}")
+        raise ValueError(f"`images` must have shape (N, 3, H, W), got {tuple(images.shape)}")
     if images.dtype != torch.uint8 and not images.is_floating_point():
-        raise TypeError(f"images must be uint8 or floating point, got {images.dtype}")
-    size = check_size(size)
+        raise TypeError(f"`images` must be uint8 or floating point, got {images.dtype}")
+    size = check_positive_int(size, "size")
     check_fov_method(fov_method)
     pixels = images.to(torch.float32)
     count, _, height, width = images.shape
@@ -82,12 +83,12 @@ def preprocess_batch(
         host_fov = np.stack([largest_filled_component(mask) for mask in candidates])
     else:
         if not isinstance(fov, torch.Tensor) or fov.dtype != torch.bool:
-            raise TypeError(f"fov must be a bool torch.Tensor, got {getattr(fov, 'dtype', fov)}")
+            raise TypeError(f"`fov` must be a bool torch.Tensor, got {getattr(fov, 'dtype', fov)}")
         if fov.ndim == 4 and fov.shape[1] == 1:
             fov = fov[:, 0]
         if tuple(fov.shape) != (count, height, width):
             raise ValueError(
-                f"fov must have shape {(count, 1, height, width)} or {(count, height, width)}, "
+                f"`fov` must have shape {(count, 1, height, width)} or {(count, height, width)}, "
                 f"got {tuple(fov.shape)}"
             )
         host_fov = fov.cpu().numpy()

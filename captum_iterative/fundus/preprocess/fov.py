@@ -98,11 +98,11 @@ def fov_bbox(fov: np.ndarray) -> BBox:
         ValueError: when the mask is empty.
     """
     if not isinstance(fov, np.ndarray) or fov.ndim != 2:
-        raise ValueError(f"fov must be a 2-D array, got {getattr(fov, 'shape', type(fov))}")
+        raise ValueError(f"`fov` must be a 2-D array, got {getattr(fov, 'shape', type(fov))}")
     rows = np.flatnonzero(fov.any(axis=1))
     cols = np.flatnonzero(fov.any(axis=0))
     if rows.size == 0:
-        raise ValueError("fov is empty: no field-of-view pixel to take a bounding box of")
+        raise ValueError("`fov` is empty: no field-of-view pixel to take a bounding box of")
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
@@ -138,7 +138,7 @@ def _overlap(bbox: BBox, height: int, width: int) -> tuple[slice, slice, slice, 
     """
     y0, y1, x0, x1 = bbox
     if y1 <= y0 or x1 <= x0:
-        raise ValueError(f"bbox must have y1 > y0 and x1 > x0, got {bbox}")
+        raise ValueError(f"`bbox` must have y1 > y0 and x1 > x0, got {bbox}")
     sy0, sy1 = max(y0, 0), min(y1, height)
     sx0, sx1 = max(x0, 0), min(x1, width)
     if sy1 <= sy0 or sx1 <= sx0:

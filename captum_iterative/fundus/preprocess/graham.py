@@ -42,14 +42,14 @@ def estimate_radius(image: np.ndarray) -> float:
     row = image[image.shape[0] // 2].astype(np.int64).sum(axis=1)
     radius = float(np.count_nonzero(row > row.mean() / 10)) / 2
     if radius == 0:
-        raise ValueError("cannot estimate the fundus radius: the middle row of image is black")
+        raise ValueError("cannot estimate the fundus radius: the middle row of `image` is black")
     return radius
 
 
 def fov_radius(fov: np.ndarray) -> float:
     radius = float(np.count_nonzero(fov[fov.shape[0] // 2])) / 2
     if radius == 0:
-        raise ValueError("cannot estimate the fundus radius: the middle row of fov is empty")
+        raise ValueError("cannot estimate the fundus radius: the middle row of `fov` is empty")
     return radius
 
 
@@ -118,7 +118,7 @@ def graham_enhance(
     if radius is None:
         radius = fov_radius(fov) if fov is not None else estimate_radius(image)
     elif not radius > 0:
-        raise ValueError(f"radius must be positive, got {radius}")
+        raise ValueError(f"`radius` must be positive, got {radius}")
     sigma = radius / _GRAHAM_SIGMA_DIVISOR
     ksize = gaussian_ksize(sigma)
     blur = cv2.GaussianBlur(

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from captum_iterative._checks import check_positive_int
 from captum_iterative.fundus.preprocess._checks import (
     BBox,
     FovMethod,
     MaskRule,
     check_mask,
     check_rgb,
-    check_size,
 )
 from captum_iterative.fundus.preprocess.fov import crop, fov_bbox, fov_mask, square_bbox
 from captum_iterative.fundus.preprocess.graham import fov_radius, graham_enhance
@@ -88,7 +88,7 @@ class PreprocessedFundus:
 def _check_points(yx: np.ndarray) -> np.ndarray:
     points = np.asarray(yx, dtype=np.float64)
     if points.ndim == 0 or points.shape[-1] != 2:
-        raise ValueError(f"yx must have shape (..., 2), got {points.shape}")
+        raise ValueError(f"`yx` must have shape (..., 2), got {points.shape}")
     return points
 
 
@@ -142,7 +142,7 @@ def preprocess_fundus(
         ((128, 128, 3), (128, 128), (30, 271, 80, 321))
     """
     check_rgb(image)
-    size = check_size(size)
+    size = check_positive_int(size, "size")
     shape = image.shape[:2]
     if fov is None:
         fov = fov_mask(image, threshold=fov_threshold, method=fov_method)

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from kornia.geometry.transform import resize as kornia_resize
 
-from captum_iterative.fundus.preprocess._checks import MaskRule, check_rgb, check_size
+from captum_iterative._checks import check_positive_int
+from captum_iterative.fundus.preprocess._checks import MaskRule, check_rgb
 
 __all__ = ["resize_image", "resize_mask", "resize_tensor"]
 
@@ -37,7 +38,7 @@ def resize_image(image: np.ndarray, size: int) -> np.ndarray:
         np.ndarray: ``(size, size, 3)`` ``uint8`` image.
     """
     check_rgb(image)
-    size = check_size(size)
+    size = check_positive_int(size, "size")
     height, width = image.shape[:2]
     interpolation = cv2.INTER_AREA if shrinks(height, width, size) else cv2.INTER_LINEAR
     resized = cv2.resize(image.astype(np.float32), (size, size), interpolation=interpolation)
@@ -67,12 +68,12 @@ def resize_mask(mask: np.ndarray, size: int, *, rule: MaskRule = "nearest") -> n
     """
     if not isinstance(mask, np.ndarray) or mask.ndim != 2 or mask.dtype != np.bool_:
         raise TypeError(
-            f"mask must be a 2-D bool array, got {getattr(mask, 'dtype', type(mask))} "
+            f"`mask` must be a 2-D bool array, got {getattr(mask, 'dtype', type(mask))} "
             f"with shape {getattr(mask, 'shape', None)}"
         )
-    size = check_size(size)
+    size = check_positive_int(size, "size")
     if rule not in ("nearest", "any"):
-        raise ValueError(f"rule must be 'nearest' or 'any', got {rule!r}")
+        raise ValueError(f"`rule` must be 'nearest' or 'any', got {rule!r}")
     height, width = mask.shape
     if rule == "nearest":
         return mask[np.ix_(_nearest_index(height, size), _nearest_index(width, size))]

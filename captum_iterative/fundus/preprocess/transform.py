@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from captum_iterative.fundus.preprocess._checks import MaskRule, check_size
+from captum_iterative._checks import check_positive_int
+from captum_iterative.fundus.preprocess._checks import MaskRule
 from captum_iterative.fundus.preprocess.host import preprocess_fundus
 from captum_iterative.fundus.types import FundusSample
 
@@ -41,7 +42,7 @@ class FundusTransform:
         square: bool = True,
         mask_rule: MaskRule = "nearest",
     ) -> None:
-        self.size = check_size(size)
+        self.size = check_positive_int(size, "size")
         self.enhance = enhance
         self.square = square
         self.mask_rule = mask_rule

@@ -85,7 +85,7 @@ def test_fov_bbox_of_a_drawn_disc() -> None:
 
 
 def test_fov_bbox_rejects_empty_mask() -> None:
-    with pytest.raises(ValueError, match="fov is empty"):
+    with pytest.raises(ValueError, match="`fov` is empty"):
         fov_bbox(np.zeros((5, 5), bool))
 
 

@@ -126,7 +126,7 @@ def test_inputs_are_not_modified(make_fundus: FundusFactory) -> None:
         ({"fov": np.zeros((150, 170), np.uint8)}, TypeError, "fov"),
         ({"masks": {"hemorrhages": np.zeros((150, 171), bool)}}, ValueError, "hemorrhages"),
         ({"masks": {"drusen": np.zeros((150, 170), np.uint8)}}, TypeError, "drusen"),
-        ({"fov": np.zeros((150, 170), bool)}, ValueError, "fov is empty"),
+        ({"fov": np.zeros((150, 170), bool)}, ValueError, "`fov` is empty"),
     ],
 )
 def test_preprocess_fundus_rejects_bad_arguments(
