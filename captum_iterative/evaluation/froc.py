@@ -28,6 +28,7 @@ The choices the paper leaves open are fixed here, each with a keyword of :func:`
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 from collections.abc import Sequence
@@ -184,7 +185,6 @@ def froc(
     if fov_masks is not None:
         check_sequence(fov_masks, "fov_masks", n_images)
 
-    footprint = disk(radius).bool().numpy()
     scans: list[_ImageScan] = []
     lesions_per_image = np.zeros(n_images, dtype=np.int64)
     for i in range(n_images):
@@ -201,6 +201,9 @@ def froc(
             work[~fov] = -np.inf
         if normalize is not None:
             _normalize_in_place(work, normalize)
+        # A disc wider than the image's diagonal covers no more of it: the footprint stays small
+        # whatever the radius (1e300 once asked torch for a 1e300-wide grid).
+        footprint = _footprint(min(radius, math.hypot(*work.shape)))
         scans.append(_ImageScan(work, labels, ignore, footprint, duplicates == "fp"))
 
     detections: list[list[Detection]] = [[] for _ in range(n_images)]
@@ -327,3 +330,10 @@ def _normalize_in_place(work: np.ndarray, mode: str) -> None:
     else:
         low, high = values.min(), values.max()
         work[candidates] = (values - low) / (high - low) if high > low else 0.0
+
+
+@functools.lru_cache(maxsize=8)
+def _footprint(radius: float) -> np.ndarray:
+    """The bool hit disc of ``radius`` (:func:`~captum_iterative.inpaint.disk`), built once per
+    radius; read only."""
+    return disk(radius).bool().numpy()

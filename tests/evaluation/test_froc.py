@@ -457,3 +457,20 @@ def test_scale_radius() -> None:
         scale_radius(7.0, size=224.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="radius_at_512"):
         scale_radius(-1.0, size=224)
+
+
+def test_a_radius_beyond_the_diagonal_hits_the_whole_image() -> None:
+    # Two lesions in opposite corners of a 20 x 30 map; one candidate in the middle. A disc of
+    # the diagonal's radius reaches both; any wider one is the same disc on this image.
+    mask = np.zeros((20, 30), bool)
+    mask[0, 0] = mask[19, 29] = True
+    score = np.zeros((20, 30), np.float32)
+    score[10, 15] = 1.0
+    wide = froc([score], [mask], math.hypot(20, 30))
+    for radius in (1e6, 1e300):
+        huge = froc([score], [mask], radius)
+        np.testing.assert_array_equal(huge.sensitivity, wide.sensitivity)
+        np.testing.assert_array_equal(huge.fps_per_image, wide.fps_per_image)
+    # Point 0 is the threshold inf; point 1 the first detection, at the map's maximum.
+    assert wide.sensitivity[1] == 1.0  # both lesions hit by it
+    assert froc([score], [mask], 5.0).sensitivity[1] == 0.0  # neither within 5 px
