@@ -9,10 +9,10 @@ The root holds what a Captum user needs to run the loop and score its maps: the 
 reductions by name, and ``froc`` with ``roc_closest_to_corner`` (the operating point th_pred).
 Everything else is imported from its subpackage or module: ``inpaint`` (mask dilation, fills),
 ``evaluation`` (FROC details, lesion labels, retina radii, classification metrics),
-``outputs`` (score presets and hooks), ``explainers`` (what the loop accepts besides Captum
-attributions), ``binarize``, ``reduce``; the retinal pipeline (``fundus``), the experiments
-(``experiments``), the command line (``cli``), figures (``viz``), file input (``io``) and the
-optional ``integrations``.
+``outputs`` (score presets and hooks), ``attribution`` (what the loop accepts as an
+attribution besides Captum's classes), ``binarize``, ``reduce``; the retinal pipeline
+(``fundus``), the experiments (``experiments``), the command line (``cli``), figures (``viz``),
+file input (``io``) and the optional ``integrations``.
 """
 
 from captum_iterative.augmentation import IterativeAugmentation

@@ -34,8 +34,7 @@ from captum_iterative._checks import (
 )
 from captum_iterative._loop_state import LoopState
 from captum_iterative._warnings import deduplicated_warnings as _deduplicated_warnings
-from captum_iterative.binarize import apply_binarizer, degenerate_maps, get_binarizer
-from captum_iterative.explainers import (
+from captum_iterative.attribution import (
     AttributionFn,
     accepts_target,
     as_attribution,
@@ -45,6 +44,7 @@ from captum_iterative.explainers import (
     resolve_reuse_forward,
     warn_guided_without_relu,
 )
+from captum_iterative.binarize import apply_binarizer, degenerate_maps, get_binarizer
 from captum_iterative.inpaint import Inpainter, NavierStokesInpainter
 from captum_iterative.outputs import (
     OutputFn,

@@ -46,7 +46,7 @@ REEXPORTS: dict[str, tuple[str, ...]] = {
         "config",
         "prepare",
         "cache",
-        "explain",
+        "maps",
         "tables",
         "report",
         "runner",

@@ -35,7 +35,7 @@ from captum_iterative.experiments.cache import (
     model_fingerprint,
     save_explanation,
 )
-from captum_iterative.experiments.explain import config_explainer, explain_batch
+from captum_iterative.experiments.maps import config_explainer, explain_batch
 from captum_iterative.fundus.datasets import FundusDataset
 from captum_iterative.fundus.preprocess import fov_bbox, fov_mask, preprocess_fundus, to_tensor
 from captum_iterative.io import read_image
@@ -272,7 +272,7 @@ class ExplainRun:
 
     # -- work ------------------------------------------------------------------------------
 
-    def explain(
+    def compute(
         self, method: str, items: Sequence[Item], loaded: Sequence[Loaded]
     ) -> list[Explanation]:
         """Run the loop of ``method`` on one batch; one :class:`Explanation` per image.
@@ -289,16 +289,11 @@ class ExplainRun:
                 method=method,
                 ids=[item.id for item in items],
                 images=[to_tensor(image.image) for image in loaded],
-                fovs=self._fovs(loaded),
+                # load() gives every image a field of view when the run uses one
+                fovs=[i.fov for i in loaded if i.fov is not None] if self.config.use_fov else None,
                 device=self.device,
                 meta=[{**image.meta, **self.common_meta} for image in loaded],
             )
-
-    def _fovs(self, loaded: Sequence[Loaded]) -> list[np.ndarray] | None:
-        """The fields of view the loop uses (load() gives every image one when the run does)."""
-        if not self.config.use_fov:
-            return None
-        return [image.fov for image in loaded if image.fov is not None]
 
     def write(
         self,
@@ -330,7 +325,7 @@ class ExplainRun:
 _FailFn = Callable[[Item, "str | None", str, Exception], None]
 
 
-def _explain_group(
+def _compute_group(
     run: ExplainRun,
     method: str,
     items: Sequence[Item],
@@ -339,7 +334,7 @@ def _explain_group(
 ) -> dict[str, Explanation]:
     """Explain ``items`` together; if that fails, one by one so that a bad image fails alone."""
     try:
-        explained = run.explain(method, items, [loaded[item.id] for item in items])
+        explained = run.compute(method, items, [loaded[item.id] for item in items])
         return {item.id: e for item, e in zip(items, explained, strict=True)}
     except Exception as error:  # per-image problems are recorded, not raised
         if len(items) == 1:
@@ -348,7 +343,7 @@ def _explain_group(
     results = {}
     for item in items:
         try:
-            results[item.id] = run.explain(method, [item], [loaded[item.id]])[0]
+            results[item.id] = run.compute(method, [item], [loaded[item.id]])[0]
         except Exception as error:
             fail(item, method, "explain", error)
     return results
@@ -389,7 +384,7 @@ def process_batch(
     for method in run.config.methods:
         group = [item for item in batch if item.id in loaded and method in work[item.id]]
         compute = [item for item in group if work[item.id][method][0]]
-        results = _explain_group(run, method, compute, loaded, fail) if compute else {}
+        results = _compute_group(run, method, compute, loaded, fail) if compute else {}
         for item in group:
             needs_maps, render = work[item.id][method]
             if needs_maps and item.id not in results:

@@ -3,9 +3,9 @@
 Modules: ``methods`` (the Table I attribution methods, a registry), ``config`` (the settings of
 a run), ``prepare`` (images in the classifier's frame, lesions labelled at native resolution),
 ``cache`` (the per-image map files and the keys that say whether one can be reused),
-``explain`` (one explainer per method, one batch at a time; the command line uses it too),
-``tables`` (FROC tables), ``report`` (the files a run writes) and ``runner``
-(:func:`run_localization`, the whole experiment).
+``maps`` (the maps of a method over a dataset: one loop per method, one batch at a time; the
+command line uses it too), ``tables`` (FROC tables), ``report`` (the files a run writes) and
+``runner`` (:func:`run_localization`, the whole experiment).
 """
 
 from captum_iterative.experiments.cache import (
@@ -23,7 +23,7 @@ from captum_iterative.experiments.cache import (
 from captum_iterative.experiments.config import (
     ExperimentConfig,
 )
-from captum_iterative.experiments.explain import (
+from captum_iterative.experiments.maps import (
     config_explainer,
     explain_batch,
     make_inpainter,

@@ -7,7 +7,7 @@ a list of attribution methods, and
    resolution (:mod:`~captum_iterative.experiments.prepare`);
 2. predicts, and keeps the images predicted referable (score ``>= th_pred``);
 3. computes the initial and augmented maps of every method with :class:`IterativeAugmentation`
-   (field of view as ``valid``; :mod:`~captum_iterative.experiments.explain`), caching one
+   (field of view as ``valid``; :mod:`~captum_iterative.experiments.maps`), caching one
    ``.npz`` per (method, image) so re-scoring is cheap
    (:mod:`~captum_iterative.experiments.cache`);
 4. scores FROC per lesion type (radius 7 px at 512 px for DR, 10 px for AMD, scaled to the
@@ -42,7 +42,7 @@ from captum_iterative.experiments.cache import (
     save_explanation,
 )
 from captum_iterative.experiments.config import ExperimentConfig
-from captum_iterative.experiments.explain import config_explainer, explain_batch
+from captum_iterative.experiments.maps import config_explainer, explain_batch
 from captum_iterative.experiments.prepare import PreparedImage, predict_scores, prepare_images
 from captum_iterative.experiments.report import LocalizationReport, write_report
 from captum_iterative.experiments.tables import score_explanations

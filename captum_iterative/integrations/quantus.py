@@ -45,8 +45,8 @@ from torch import Tensor, nn
 
 from captum_iterative._checks import to_numpy
 from captum_iterative._warnings import each_warning_once
+from captum_iterative.attribution import AttributionFn
 from captum_iterative.augmentation import IterativeAugmentation
-from captum_iterative.explainers import AttributionFn
 
 __all__ = ["QUANTUS_ONLY_KEYWORDS", "MethodSpec", "explain_func"]
 

@@ -1,4 +1,4 @@
-"""One batch through the loop (``experiments.explain``): what the runner and the CLI both write."""
+"""One batch through the loop (``experiments.maps``): what the runner and the CLI both write."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-r"""Explainers the loop accepts besides Captum attributions, and how each one is called.
+r"""What the loop accepts as an attribution besides Captum's classes, and how each one is called.
 
 :class:`~captum_iterative.IterativeAugmentation` calls its explainer once per iteration as
 ``explainer.attribute(images, target=..., **kwargs)``. Three kinds of explainers fit that call:

@@ -9,7 +9,7 @@ from captum.attr import LayerActivation, NoiseTunnel, Saliency
 from helpers import BlobScore, blob_image
 
 from captum_iterative import IterativeAugmentation
-from captum_iterative.explainers import (
+from captum_iterative.attribution import (
     CallableAttribution,
     accepts_target,
     as_attribution,

@@ -1,4 +1,4 @@
-"""Explaining images through the loop: one explainer per method, one batch at a time.
+"""The maps of a method over a dataset: one loop per method, one batch at a time.
 
 :func:`config_explainer` builds the :class:`~captum_iterative.IterativeAugmentation` of a Table I
 method with a run's settings; :func:`explain_batch` explains one batch and returns the
