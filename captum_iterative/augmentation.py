@@ -277,9 +277,11 @@ class IterativeAugmentation(Attribution):
                 ``attribute`` takes none, and used for the scores. Default: None.
             additional_forward_args (Any, optional): extra classifier arguments, as in Captum;
                 tensors in it are per-image. Default: None.
-            valid (Tensor, optional): ``(N, 1, H, W)`` bool field of view: Otsu sees only map
-                values inside it, masks are clipped to it, and the inpainter neither uses nor
-                changes pixels outside it. Default: None.
+            valid (Tensor, optional): ``(N, 1, H, W)`` bool field of view (``(N, 1, D, H, W)``
+                for volumes), True on the pixels that belong to the image (a retina's disc, a
+                scan's body): Otsu sees only map values inside it, masks are clipped to it, and
+                the inpainter neither uses nor changes pixels outside it. Default: None (every
+                pixel).
             **kwargs: passed to the inner ``attribute`` (``baselines``, ``n_steps``, ...).
 
         Returns:

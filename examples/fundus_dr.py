@@ -302,8 +302,8 @@ def write_loop_figure(model, threshold, dataset, referable, args, config, size, 
         config, "guided_backprop", model, threshold, keep_history=True
     )
     x = prepared[0].image[None].to(args.device)
-    valid = torch.from_numpy(prepared[0].fov)[None, None].to(args.device)
-    result = explainer.explain(x, valid=valid, **kwargs)
+    fov = torch.from_numpy(prepared[0].fov)[None, None].to(args.device)
+    result = explainer.explain(x, valid=fov, **kwargs)
     fig = plot_iterations(result, prepared[0].image, max_columns=5, title=f"GBP on {image_id}")
     fig.savefig(args.out / "loop_steps.png", dpi=100)
 

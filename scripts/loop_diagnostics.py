@@ -87,8 +87,8 @@ def _rerun(
     runs = []
     for prepared in images:
         x = prepared.image[None]
-        valid = torch.from_numpy(prepared.fov)[None, None] if config.use_fov else None
-        result = explainer.explain(x, valid=valid, **kwargs)
+        fov = torch.from_numpy(prepared.fov)[None, None] if config.use_fov else None
+        result = explainer.explain(x, valid=fov, **kwargs)
         assert result.maps is not None and result.masks is not None
         runs.append(
             {
@@ -139,7 +139,7 @@ def _sensitivity(
     normalize: Literal["max"] | None,
 ) -> float:
     masks = [p.masks.get(lesion_type, np.zeros(p.fov.shape, np.int32)) for p in images]
-    result = froc(maps, masks, radius, fov_masks=[p.fov for p in images], normalize=normalize)
+    result = froc(maps, masks, radius, fovs=[p.fov for p in images], normalize=normalize)
     return float(result.sensitivity_at(10.0))
 
 

@@ -54,8 +54,8 @@ def lesion_percentiles(
     )
     found: dict[str, list[float]] = {t: [] for t in RED}
     for prepared in images:
-        valid = torch.from_numpy(prepared.fov)[None, None]
-        result = explainer.explain(prepared.image[None], valid=valid, **kwargs)
+        fov = torch.from_numpy(prepared.fov)[None, None]
+        result = explainer.explain(prepared.image[None], valid=fov, **kwargs)
         initial = result.initial[0, 0].numpy()
         values = np.sort(initial[prepared.fov])
         for lesion_type in RED:

@@ -91,7 +91,7 @@ def froc(
     *,
     max_detections: int | None = None,
     ignore_masks: Sequence[ArrayOrTensor | None] | ArrayOrTensor | None = None,
-    fov_masks: Sequence[ArrayOrTensor | None] | ArrayOrTensor | None = None,
+    fovs: Sequence[ArrayOrTensor | None] | ArrayOrTensor | None = None,
     duplicates: Literal["ignore", "fp"] = "ignore",
     connectivity: int = 8,
     max_fps_per_image: float | None = 10.0,
@@ -128,7 +128,7 @@ def froc(
         ignore_masks (sequence of np.ndarray or Tensor, optional): ``(H_i, W_i)`` bool masks
             (or None entries, or batched as ``maps``); a disc hitting no lesion but a True pixel
             here is neither a true nor a false positive. Default: None.
-        fov_masks (sequence of np.ndarray or Tensor, optional): ``(H_i, W_i)`` bool
+        fovs (sequence of np.ndarray or Tensor, optional): ``(H_i, W_i)`` bool
             field-of-view masks (or None entries, or batched as ``maps``); pixels outside are
             never detection centres. Default: None.
         duplicates (str, optional): ``"ignore"`` (a disc hitting only detected lesions counts
@@ -177,13 +177,13 @@ def froc(
 
     maps, masks = per_image(maps, "maps"), per_image(masks, "masks")
     ignore_masks = per_image(ignore_masks, "ignore_masks")
-    fov_masks = per_image(fov_masks, "fov_masks")
+    fovs = per_image(fovs, "fovs")
     n_images = check_sequence(maps, "maps", None)
     check_sequence(masks, "masks", n_images)
     if ignore_masks is not None:
         check_sequence(ignore_masks, "ignore_masks", n_images)
-    if fov_masks is not None:
-        check_sequence(fov_masks, "fov_masks", n_images)
+    if fovs is not None:
+        check_sequence(fovs, "fovs", n_images)
 
     scans: list[_ImageScan] = []
     lesions_per_image = np.zeros(n_images, dtype=np.int64)
@@ -196,8 +196,8 @@ def froc(
         ignore = None
         if ignore_masks is not None and ignore_masks[i] is not None:
             ignore = check_mask(ignore_masks[i], f"ignore_masks[{i}]", work.shape, i)
-        if fov_masks is not None and fov_masks[i] is not None:
-            fov = check_mask(fov_masks[i], f"fov_masks[{i}]", work.shape, i)
+        if fovs is not None and fovs[i] is not None:
+            fov = check_mask(fovs[i], f"fovs[{i}]", work.shape, i)
             work[~fov] = -np.inf
         if normalize is not None:
             _normalize_in_place(work, normalize)

@@ -95,10 +95,10 @@ def explain_batch(
         list[Explanation]: in the order of ``ids``.
     """
     batch = torch.stack(list(images)).to(device)
-    valid = None
+    fov = None
     if fovs is not None:
-        valid = torch.from_numpy(np.stack(fovs))[:, None].to(device)
-    result = explainer.explain(batch, valid=valid, **inner_kwargs)
+        fov = torch.from_numpy(np.stack(fovs))[:, None].to(device)
+    result = explainer.explain(batch, valid=fov, **inner_kwargs)
     return [
         Explanation.from_result(
             result,

@@ -82,7 +82,7 @@ def score_explanations(
                     maps,
                     masks,
                     radius,
-                    fov_masks=fovs,
+                    fovs=fovs,
                     ignore_masks=ignore,
                     max_fps_per_image=config.fps,
                 )

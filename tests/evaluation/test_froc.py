@@ -201,7 +201,7 @@ def test_fov_mask_excludes_candidates() -> None:
     m[10, 10] = 1.0
     fov = np.zeros((20, 20), dtype=bool)
     fov[5:15, 5:15] = True
-    result = froc([m], [mask], radius=1.0, fov_masks=[fov], max_fps_per_image=None)
+    result = froc([m], [mask], radius=1.0, fovs=[fov], max_fps_per_image=None)
     centres = [(d.y, d.x) for d in result.detections[0]]
     assert (0, 0) not in centres
     assert all(fov[y, x] for y, x in centres)
@@ -298,7 +298,7 @@ def test_pooled_budget_is_exact_where_a_per_image_cap_is_not() -> None:
     m_b, mask_b = canvas((40, 40))
     fov_b = np.zeros((40, 40), dtype=bool)
     result = froc(
-        [m_a, m_b], [mask_a, mask_b], radius=1.0, fov_masks=[fov_a, fov_b], max_fps_per_image=10
+        [m_a, m_b], [mask_a, mask_b], radius=1.0, fovs=[fov_a, fov_b], max_fps_per_image=10
     )
     assert [d.outcome for d in result.detections[0]] == ["fp"] * 15 + ["tp"]
     assert result.sensitivity_at(10.0) == 1.0
@@ -347,13 +347,13 @@ def test_torch_inputs_equal_numpy_inputs_and_inputs_are_not_modified() -> None:
     fovs = [np.ones((16, 16), dtype=bool), rng.random((16, 16)) > 0.3]
     copies = [m.copy() for m in maps]
     tensors = [torch.from_numpy(m.copy()) for m in maps]
-    ours = froc(maps, masks, radius=2.0, fov_masks=fovs)
-    from_torch = froc(tensors, [torch.from_numpy(k) for k in masks], radius=2.0, fov_masks=fovs)
+    ours = froc(maps, masks, radius=2.0, fovs=fovs)
+    from_torch = froc(tensors, [torch.from_numpy(k) for k in masks], radius=2.0, fovs=fovs)
     assert _points(ours) == _points(from_torch)
     for m, c, t in zip(maps, copies, tensors, strict=True):
         np.testing.assert_array_equal(m, c)
         np.testing.assert_array_equal(t.numpy(), c)
-    stacked = froc(np.stack(maps), np.stack(masks), radius=2.0, fov_masks=fovs)
+    stacked = froc(np.stack(maps), np.stack(masks), radius=2.0, fovs=fovs)
     assert _points(stacked) == _points(ours)
 
 
@@ -375,8 +375,8 @@ def test_invalid_inputs_raise_clear_errors() -> None:
         froc([], [], radius=1.0)
     with pytest.raises(ValueError, match="sequence"):
         froc(m, mask, radius=1.0)
-    with pytest.raises(ValueError, match=r"fov_masks\[0\]"):
-        froc([m], [mask], radius=1.0, fov_masks=[np.ones((3, 3), dtype=bool)])
+    with pytest.raises(ValueError, match=r"fovs\[0\]"):
+        froc([m], [mask], radius=1.0, fovs=[np.ones((3, 3), dtype=bool)])
     with pytest.raises(ValueError, match="radius"):
         froc([m], [mask], radius=-1.0)
     with pytest.raises(ValueError, match="duplicates"):
@@ -405,7 +405,7 @@ def test_froc_equals_brute_force_reference(case: dict, budget: float) -> None:
     )
     kwargs = {
         "radius": case["radius"],
-        "fov_masks": case["fovs"],
+        "fovs": case["fovs"],
         "ignore_masks": case["ignores"],
         "duplicates": case["duplicates"],
         "connectivity": case["connectivity"],
@@ -435,7 +435,7 @@ def test_curve_is_monotone_and_bounded(case: dict) -> None:
         case["maps"],
         case["masks"],
         radius=case["radius"],
-        fov_masks=case["fovs"],
+        fovs=case["fovs"],
         duplicates=case["duplicates"],
         max_fps_per_image=None,
     )

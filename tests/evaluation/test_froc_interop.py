@@ -32,7 +32,7 @@ def test_froc_takes_the_loop_output_as_it_is(blob_model: BlobScore) -> None:
     _same_curve(froc(result.augmented.numpy(), masks.numpy(), 2.0), listed)
     _same_curve(froc(list(result.augmented), list(masks), 2.0), listed)  # (1, H, W) entries
     fov = torch.ones_like(masks)
-    _same_curve(froc(result.augmented, masks, 2.0, fov_masks=fov, ignore_masks=~fov), listed)
+    _same_curve(froc(result.augmented, masks, 2.0, fovs=fov, ignore_masks=~fov), listed)
     assert batched.n_lesions == 3 and batched.sensitivity_at(10.0) == 1.0
     with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
         froc(torch.rand(2, 3, 8, 8), torch.zeros(2, 3, 8, 8, dtype=torch.bool), 1.0)

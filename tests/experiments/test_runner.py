@@ -105,7 +105,7 @@ def test_table_matches_a_direct_froc_of_the_cached_maps(tmp_path: Path, model) -
             maps,
             [p.masks["hemorrhages"] for p in prepared],
             scale_radius(7.0, size=SIZE),
-            fov_masks=[p.fov for p in prepared],
+            fovs=[p.fov for p in prepared],
         )
         assert report.value("hemorrhages", "guided_backprop", kind) == direct.sensitivity_at(10.0)
 
