@@ -107,7 +107,7 @@ from captum_iterative.fundus.train import (
     TrainConfig,
     TrainResult,
     balanced_sample_weights,
-    default_augmentation,
+    default_data_augmentation,
     train_classifier,
 )
 from captum_iterative.fundus.types import (
@@ -156,7 +156,7 @@ __all__ = [
     "crop",
     "crop_tensor",
     "dataset_root",
-    "default_augmentation",
+    "default_data_augmentation",
     "efficientnet_lite0_weights",
     "estimate_radius",
     "evaluate_classifier",

@@ -103,7 +103,7 @@ def _add_data_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--extra-root", help="folder of --extra-train (default: $APTOS_ROOT or $DR600_ROOT)"
     )
-    group.add_argument("--no-augment", action="store_true")
+    group.add_argument("--no-data-augmentation", action="store_true")
     group.add_argument("--no-balance", action="store_true")
     group.add_argument("--workers", type=int, default=0, help="preprocessing processes")
 
@@ -303,7 +303,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
             "square": transform.square,
         },
         workers=args.workers,
-        augment=not args.no_augment,
+        data_augmentation=not args.no_data_augmentation,
         balance=not args.no_balance,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -346,7 +346,7 @@ def _train_main(args: argparse.Namespace) -> dict[str, Any]:
             "epochs": config.epochs,
             "batch_size": config.batch_size,
             "lr": config.lr,
-            "augment": config.augment,
+            "data_augmentation": config.data_augmentation,
             "balance": config.balance,
             "seed": config.seed,
             "channels_last": config.channels_last,

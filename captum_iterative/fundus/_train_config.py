@@ -50,7 +50,8 @@ class TrainConfig:
         preprocessing (mapping, optional): settings of ``transform`` to record in the
             checkpoint. Default: ``None``
         workers (int, optional): processes that preprocess the datasets. Default: 0
-        augment (bool, optional): apply :func:`default_augmentation`. Default: ``True``
+        data_augmentation (bool, optional): apply :func:`default_data_augmentation` (flips,
+            rotations, brightness/contrast jitter) to the training batches. Default: ``True``
         balance (bool, optional): sample grades equally often (:func:`balanced_sample_weights`).
             Default: ``True``
         referable_grade (int, optional): smallest referable grade. Default: 2
@@ -63,8 +64,8 @@ class TrainConfig:
         loss (str, optional): ``"mse"`` (the paper's) or ``"all_threshold"`` (an ordinal loss
             on the same single output; :mod:`~captum_iterative.fundus.losses`), recorded in the
             checkpoints. Default: ``"mse"``
-        seed (int, optional): seed of initialisation, sampling, augmentation and dropout.
-            Default: 0
+        seed (int, optional): seed of initialisation, sampling, data augmentation and
+            dropout. Default: 0
         device (str or torch.device, optional): training device. Default: ``"cpu"``
 
     Output:
@@ -93,7 +94,7 @@ class TrainConfig:
     transform: SampleTransform | None = None
     preprocessing: Mapping[str, Any] | None = None
     workers: int = 0
-    augment: bool = True
+    data_augmentation: bool = True
     balance: bool = True
     referable_grade: int = 2
     max_grade: int = 4

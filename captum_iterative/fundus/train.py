@@ -47,7 +47,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "balanced_sample_weights",
-    "default_augmentation",
+    "default_data_augmentation",
     "train_classifier",
 ]
 
@@ -94,8 +94,8 @@ def balanced_sample_weights(grades: np.ndarray | Sequence[int]) -> Tensor:
     return torch.from_numpy(1.0 / counts[inverse].astype(np.float64))
 
 
-def default_augmentation() -> nn.Module:
-    """The training augmentation, on ``(N, 3, S, S)`` tensors in ``[0, 1]``.
+def default_data_augmentation() -> nn.Module:
+    """The training data augmentation, on ``(N, 3, S, S)`` tensors in ``[0, 1]``.
 
     Random horizontal and vertical flips, a rotation by any angle (border pixels replicated,
     which keeps Graham's grey background grey) and brightness/contrast jitter of +-10 %.
@@ -137,7 +137,8 @@ def train_classifier(
 
     Both datasets are preprocessed once and held in memory as ``uint8`` (``N * 3 * S * S``
     bytes each). Each epoch draws ``len(train_ds)`` samples (with replacement and
-    inverse-grade-frequency weights when ``balance``), augments them on ``device`` and takes Adam
+    inverse-grade-frequency weights when ``balance``), applies the data augmentation on ``device``
+    (:func:`default_data_augmentation`) and takes Adam
     steps on the MSE between the first output and the grade; then the validation set is scored
     (:func:`referable_metrics`). Every epoch writes the last state to
     ``<out stem>.last<suffix>`` and, when the AUC improves, the model to ``out``; both writes
@@ -172,13 +173,18 @@ def train_classifier(
     run = _start_run(config)
     train_data, val_data = _load_data(train_ds, val_ds, config)
     device = torch.device(config.device)
-    augmentation = default_augmentation().to(device) if config.augment else None
+    data_augmentation = default_data_augmentation().to(device) if config.data_augmentation else None
     train_grades = train_data.tensors[1]
     weights = balanced_sample_weights(train_grades.numpy()) if config.balance else None
     for epoch in range(run.start_epoch, config.epochs + 1):
         loader = _epoch_loader(train_data, weights, config=config, epoch=epoch)
         train_loss = _train_epoch(
-            run, loader, augmentation=augmentation, loss_fn=loss_fn, config=config, epoch=epoch
+            run,
+            loader,
+            data_augmentation=data_augmentation,
+            loss_fn=loss_fn,
+            config=config,
+            epoch=epoch,
         )
         metrics = _validate(run.model, val_data, loss_fn=loss_fn, config=config)
         metrics["train_loss"] = train_loss
@@ -295,7 +301,7 @@ def _train_epoch(
     run: _Run,
     loader: DataLoader[tuple[Tensor, ...]],
     *,
-    augmentation: nn.Module | None,
+    data_augmentation: nn.Module | None,
     loss_fn: nn.Module,
     config: TrainConfig,
     epoch: int,
@@ -309,8 +315,8 @@ def _train_epoch(
     bar = tqdm(loader, desc=desc, disable=not config.progress, leave=False)
     for images, grades in bar:
         x = images.to(device).float() / 255.0
-        if augmentation is not None:
-            x = augmentation(x)
+        if data_augmentation is not None:
+            x = data_augmentation(x)
         x = x.contiguous(memory_format=config.memory_format)
         y = grades.to(device).float()
         batch_loss = loss_fn(model(x)[:, 0], y)

@@ -34,7 +34,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         epochs=1,
         batch_size=4,
         input_size=SIZE,
-        augment=False,
+        data_augmentation=False,
         out=root / "checkpoint.pt",
         progress=False,
     )

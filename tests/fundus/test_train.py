@@ -17,7 +17,7 @@ from captum_iterative.fundus.init_weights import InitWeights
 from captum_iterative.fundus.train import (
     TrainConfig,
     balanced_sample_weights,
-    default_augmentation,
+    default_data_augmentation,
     train_classifier,
 )
 from captum_iterative.fundus.types import FundusSample
@@ -179,11 +179,11 @@ def test_augmentation_keeps_shape_and_range(seed: int) -> None:
     torch.manual_seed(seed)
     x = torch.rand(4, 3, 48, 48)
     before = x.clone()
-    y = default_augmentation()(x)
+    y = default_data_augmentation()(x)
     assert y.shape == x.shape and y.dtype == torch.float32
     assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
     assert torch.equal(x, before)
     grey = torch.full((4, 3, 48, 48), 128 / 255)
-    out = default_augmentation()(grey)
+    out = default_data_augmentation()(grey)
     flat = out.flatten(1)
     assert torch.allclose(flat, flat[:, :1].expand_as(flat), atol=1e-5)

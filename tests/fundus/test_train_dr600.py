@@ -110,7 +110,7 @@ def test_fine_tune_from_the_aptos_checkpoint(tmp_path: Path, replica: Path) -> N
         "epochs": 2,
         "batch_size": 4,
         "lr": 1e-3,
-        "augment": True,
+        "data_augmentation": True,
         "balance": True,
         "seed": 1,
         "channels_last": False,
