@@ -37,10 +37,8 @@ class TrainConfig:
             be the file the run started from. Default: ``None`` (random weights from ``seed``)
         channels_last (bool, optional): keep the model and every training batch in
             ``torch.channels_last`` memory format. On CPU this was faster for every network
-            measured (512 px, batch 8, 2 shared cores, median seconds per image per step:
-            ``efficientnet_lite0`` 0.36 instead of 0.64 and far fewer slow outliers,
-            ``vgg_small`` 0.14 instead of 0.26, ``vgg_tiny`` 0.017 instead of 0.025); results
-            equal the default layout's up to float rounding. Default: ``False``
+            measured (timings: ``docs/training.md``, "Training cost at 512 px"); results equal
+            the default layout's up to float rounding. Default: ``False``
 
     Data:
         transform (callable, optional): ``FundusSample -> FundusSample`` applied to every

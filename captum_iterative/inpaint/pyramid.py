@@ -205,10 +205,10 @@ class PyramidInpainter(Inpainter):
 
     Fills images ``(N, C, H, W)`` and volumes ``(N, C, D, H, W)``. See the module documentation
     for the algorithm. Every batch of a given ``(H, W)`` is filled
-    by the same sequence of tensor operations whatever its masks: with ``L`` pull levels
-    (``L = 7`` at 512 x 512) and ``s = smoothing_sweeps``, about ``20 + 15 L + 14 s (L + 1)``
-    aten operations, half of them views (460 dispatched, 229 computing, at 512 x 512 with the
-    defaults). Nothing is copied to the host and nothing waits for the device.
+    by the same sequence of tensor operations whatever its masks, a number that grows with the
+    ``L`` pull levels (``L = 7`` at 512 x 512) and ``smoothing_sweeps`` (operation counts and
+    timings: ``docs/performance.md``, measured by ``benchmarks/``). Nothing is copied to the host
+    and nothing waits for the device.
 
     Args:
         smoothing_sweeps (int, optional): 4-neighbour (6 for volumes) Jacobi sweeps on the
