@@ -5,6 +5,9 @@ integer label image. :func:`resize_lesion_labels` carries labels made at native 
 maps' frame so that no lesion vanishes and touching lesions stay apart;
 :func:`resize_masks_checked` resizes a boolean mask and reports the lesions that vanished;
 :func:`lesion_labels` is what :func:`~captum_iterative.evaluation.froc` reads from either form.
+Both resizers use the package's one mask resizer (``captum_iterative._mask_resize``), as the
+fundus preprocessing does: :func:`resize_masks_checked` its ``"nearest"`` rule,
+:func:`resize_lesion_labels` its ``"any"`` rule.
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ from __future__ import annotations
 import warnings
 from typing import Literal
 
-import cv2
 import numpy as np
 from skimage.measure import label as label_components
 
 from captum_iterative._checks import check_size_2d
+from captum_iterative._mask_resize import resize_any_labels, resize_nearest
 from captum_iterative.evaluation._inputs import (
     ArrayOrTensor,
     as_array,
@@ -37,11 +40,13 @@ def resize_masks_checked(
     """Resize a lesion mask with nearest neighbour and check that no lesion vanished.
 
     Small lesions (microaneurysms) can fall between the sampled pixels when a mask is shrunk:
-    a 1-pixel lesion shrunk 3x survives only if it sits on the centre of its 3 x 3 cell. The
-    mask's lesions (connected components) are labelled at the input resolution, the label image
-    is resized with OpenCV's ``INTER_NEAREST_EXACT`` (pixel-centre sampling, as scikit-image and
-    PIL), and every label missing from the result is reported. Nearest-neighbour shrinking can
-    also merge neighbouring lesions; that is not reported.
+    a 1-pixel lesion shrunk 3x survives only if it sits on the top-left pixel of its 3 x 3 cell.
+    The mask's lesions (connected components) are labelled at the input resolution, the label
+    image is resized by the package's ``"nearest"`` rule (output pixel ``i`` takes source pixel
+    ``floor(i * H / height)``, as ``cv2.INTER_NEAREST`` and the fundus preprocessing's
+    :func:`~captum_iterative.fundus.preprocess.resize_mask`), and every label missing from the
+    result is reported. Nearest-neighbour shrinking can also merge neighbouring lesions; that is
+    not reported.
 
     Args:
         mask (np.ndarray or Tensor): ``(H, W)`` bool lesion mask.
@@ -59,7 +64,7 @@ def resize_masks_checked(
     Examples::
 
         >>> mask = np.zeros((9, 9), dtype=bool)
-        >>> mask[4, 4] = True                      # centre of the middle 3 x 3 cell
+        >>> mask[3, 3] = True                      # top-left pixel of the middle 3 x 3 cell
         >>> int(resize_masks_checked(mask, 3).sum())
         1
     """
@@ -74,9 +79,7 @@ def resize_masks_checked(
     labels, n_lesions = label_components(
         array, connectivity=skimage_connectivity(connectivity), return_num=True
     )
-    resized = cv2.resize(
-        labels.astype(np.int32), (width, height), interpolation=cv2.INTER_NEAREST_EXACT
-    )
+    resized = resize_nearest(labels.astype(np.int32), height, width)
     vanished = np.setdiff1d(np.arange(1, n_lesions + 1), resized)
     if vanished.size:
         where = []
@@ -101,13 +104,14 @@ def resize_lesion_labels(
     """Carry lesions labelled at native resolution to another frame without losing any.
 
     Each output pixel covers a rectangle of source pixels; a lesion claims every output pixel
-    whose rectangle holds at least one of its pixels (the ``"any"`` rule), so no lesion vanishes
-    when a mask is shrunk, and lesions keep their own labels even where their footprints touch
-    (touching lesions are not merged, unlike thresholding a resized boolean mask). Where two
-    lesions claim the same output pixel the smaller lesion (fewer source pixels) gets it, so small
-    lesions survive next to large ones; a lesion can still be lost when smaller lesions claim all
-    of its pixels, which only happens when several lesions fall into one output pixel: the number
-    of such lesions is returned.
+    whose rectangle holds at least one of its pixels (the ``"any"`` rule, as
+    :func:`~captum_iterative.fundus.preprocess.resize_mask` with ``rule="any"``, in exact
+    integers), so no lesion vanishes when a mask is shrunk, and lesions keep their own labels
+    even where their footprints touch (touching lesions are not merged, unlike thresholding a
+    resized boolean mask). Where two lesions claim the same output pixel the smaller lesion
+    (fewer source pixels) gets it, so small lesions survive next to large ones; a lesion can
+    still be lost when smaller lesions claim all of its pixels, which only happens when several
+    lesions fall into one output pixel: the number of such lesions is returned.
 
     Args:
         labels (np.ndarray or Tensor): ``(H, W)`` integer label image at native resolution (0 =
@@ -132,33 +136,7 @@ def resize_lesion_labels(
             f"`labels` must be an (H, W) integer label image, got {array.dtype} {array.shape}"
         )
     height, width = check_size_2d(size)
-    rows, cols = np.nonzero(array > 0)
-    ids = array[rows, cols].astype(np.int64)
-    out = np.zeros((height, width), dtype=np.int32)
-    if ids.size == 0:
-        return out, 0
-    h, w = array.shape
-    # Output pixels overlapped by source pixel [y, y + 1): floor(y s) .. ceil((y + 1) s) - 1.
-    sy, sx = height / h, width / w
-    y0 = np.floor(rows * sy).astype(np.int64)
-    y1 = np.minimum(np.ceil((rows + 1) * sy).astype(np.int64), height)
-    x0 = np.floor(cols * sx).astype(np.int64)
-    x1 = np.minimum(np.ceil((cols + 1) * sx).astype(np.int64), width)
-    span_y, span_x = int((y1 - y0).max()), int((x1 - x0).max())
-    pix, lab = [], []
-    for dy in range(span_y):
-        for dx in range(span_x):
-            keep = (y0 + dy < y1) & (x0 + dx < x1)
-            pix.append((y0[keep] + dy) * width + x0[keep] + dx)
-            lab.append(ids[keep])
-    pixels, owners = np.concatenate(pix), np.concatenate(lab)
-    sizes = np.bincount(ids)[owners]
-    order = np.lexsort((owners, sizes, pixels))
-    pixels, owners = pixels[order], owners[order]
-    first = np.unique(pixels, return_index=True)[1]
-    out.flat[pixels[first]] = owners[first]
-    lost = np.setdiff1d(np.unique(ids), out).size
-    return out, int(lost)
+    return resize_any_labels(array, height, width)
 
 
 def lesion_labels(

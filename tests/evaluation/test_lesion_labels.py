@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -11,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage
-from skimage.transform import resize
 
 from captum_iterative.evaluation import (
     froc,
@@ -19,22 +19,23 @@ from captum_iterative.evaluation import (
     resize_lesion_labels,
     resize_masks_checked,
 )
+from captum_iterative.fundus.preprocess import resize_mask
 
 
 def test_one_pixel_lesion_shrunk_3x_vanishes_and_is_caught() -> None:
     mask = np.zeros((9, 9), dtype=bool)
-    mask[0, 0] = True  # not on a sampled pixel (1, 4, 7)
-    naive = resize(mask, (3, 3), order=0, anti_aliasing=False)
+    mask[1, 1] = True  # not on a sampled pixel (0, 3, 6)
+    naive = cv2.resize(mask.astype(np.uint8), (3, 3), interpolation=cv2.INTER_NEAREST)
     assert not naive.any()  # plain nearest neighbour loses it silently
     with pytest.raises(ValueError, match="1 of 1 lesions vanished"):
         resize_masks_checked(mask, 3)
     with pytest.warns(UserWarning, match="vanished"):
         out = resize_masks_checked(mask, (3, 3), on_vanish="warn")
     assert out.shape == (3, 3) and not out.any()
-    mask[4, 4] = True  # on a sampled pixel: survives, the other still vanishes
+    mask[3, 3] = True  # on a sampled pixel: survives, the other still vanishes
     with pytest.raises(ValueError, match="1 of 2 lesions vanished"):
         resize_masks_checked(mask, 3)
-    mask[0, 0] = False
+    mask[1, 1] = False
     assert resize_masks_checked(mask, 3).tolist() == [[0, 0, 0], [0, 1, 0], [0, 0, 0]]
 
 
@@ -50,12 +51,13 @@ def test_resize_checked_matches_sampling_and_reports_exactly_the_vanished(
     mask: np.ndarray, connectivity: int
 ) -> None:
     h, w = mask.shape[0] // 3, mask.shape[1] // 3
-    sampled = mask[1::3, 1::3]  # pixel-centre nearest neighbour for a 3x shrink
-    np.testing.assert_array_equal(resize(mask, (h, w), order=0, anti_aliasing=False), sampled)
+    sampled = mask[::3, ::3]  # the package's nearest neighbour (cv2.INTER_NEAREST), 3x shrink
+    expected = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+    np.testing.assert_array_equal(expected.astype(bool), sampled)
     structure = np.ones((3, 3)) if connectivity == 8 else None
     labels, n = ndimage.label(mask, structure=structure)
     on_grid = np.zeros_like(mask)
-    on_grid[1::3, 1::3] = True
+    on_grid[::3, ::3] = True
     lost = [k for k in range(1, n + 1) if not (on_grid & (labels == k)).any()]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -148,7 +150,7 @@ def test_resize_lesion_labels_upsampling_is_a_block_copy() -> None:
 def test_both_resizers_read_size_alike(size: object) -> None:
     """One size rule: an int or an (h, w) pair of ints, Python or numpy."""
     labels = np.zeros((9, 9), dtype=np.int32)
-    labels[4, 4] = 1
+    labels[3, 3] = 1  # on a sampled pixel
     assert resize_masks_checked(labels > 0, size).shape == (3, 3)  # type: ignore[arg-type]
     assert resize_lesion_labels(labels, size)[0].shape == (3, 3)  # type: ignore[arg-type]
 
@@ -178,3 +180,21 @@ def test_lesion_labels_of_a_mask_and_of_a_label_image() -> None:
     assert count == 2 and from_labels.dtype == np.int16
     with pytest.raises(ValueError, match=r"`masks\[0\]` has shape"):
         lesion_labels(mask, "masks[0]", (5, 6), 0, connectivity=2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    mask=arrays(np.bool_, st.tuples(st.integers(1, 40), st.integers(1, 40))),
+    size=st.integers(1, 48),
+)
+def test_the_evaluation_and_the_preprocessing_resize_masks_alike(
+    mask: np.ndarray, size: int
+) -> None:
+    """One "nearest" and one "any" rule (``captum_iterative._mask_resize``) for every resizer."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nearest = resize_masks_checked(mask, size, on_vanish="warn")
+    np.testing.assert_array_equal(nearest, resize_mask(mask, size))
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3)))
+    claimed, _ = resize_lesion_labels(labels.astype(np.int32), size)
+    np.testing.assert_array_equal(claimed > 0, resize_mask(mask, size, rule="any"))

@@ -1,5 +1,8 @@
 """Resizing to the model's side: images by area averaging or bilinear, masks exactly.
 
+Masks go through the package's one mask resizer (``captum_iterative._mask_resize``: the
+``"nearest"`` and ``"any"`` rules, which the evaluation's lesion resizers share).
+
 The host functions compute in ``float32`` and round half to even like an 8-bit pipeline;
 :func:`resize_tensor` does the same on a tensor's own device (exact ``cv2.INTER_AREA`` weights
 when shrinking, kornia's bilinear ``resize`` when enlarging).
@@ -13,6 +16,7 @@ import torch
 from kornia.geometry.transform import resize as kornia_resize
 
 from captum_iterative._checks import check_positive_int
+from captum_iterative._mask_resize import resize_any, resize_nearest
 from captum_iterative.fundus.preprocess._checks import MaskRule, check_rgb
 
 __all__ = ["resize_image", "resize_mask", "resize_tensor"]
@@ -45,11 +49,6 @@ def resize_image(image: np.ndarray, size: int) -> np.ndarray:
     return np.clip(np.rint(resized), 0, 255).astype(np.uint8)
 
 
-def _nearest_index(n_in: int, n_out: int) -> np.ndarray:
-    """Source index of each output pixel: ``floor(i * n_in / n_out)``, in exact integers."""
-    return (np.arange(n_out, dtype=np.int64) * n_in) // n_out
-
-
 def resize_mask(mask: np.ndarray, size: int, *, rule: MaskRule = "nearest") -> np.ndarray:
     """Resize a ``bool`` mask to ``size x size``.
 
@@ -60,8 +59,8 @@ def resize_mask(mask: np.ndarray, size: int, *, rule: MaskRule = "nearest") -> n
             ``floor(i * H / size)`` (the convention of ``cv2.INTER_NEAREST`` and torch's
             ``"nearest"``, in exact integer arithmetic); small lesions can vanish when
             shrinking. ``"any"``: an output pixel is ``True`` when any source pixel under its
-            footprint is, so no lesion vanishes (lesions grow by up to one pixel).
-            Default: ``"nearest"``.
+            footprint ``[floor(i * H / size), ceil((i + 1) * H / size))`` is, so no lesion
+            vanishes (lesions grow by up to one pixel). Default: ``"nearest"``.
 
     Returns:
         np.ndarray: ``(size, size)`` ``bool`` mask.
@@ -74,23 +73,9 @@ def resize_mask(mask: np.ndarray, size: int, *, rule: MaskRule = "nearest") -> n
     size = check_positive_int(size, "size")
     if rule not in ("nearest", "any"):
         raise ValueError(f"`rule` must be 'nearest' or 'any', got {rule!r}")
-    height, width = mask.shape
     if rule == "nearest":
-        return mask[np.ix_(_nearest_index(height, size), _nearest_index(width, size))]
-    integral = np.zeros((height + 1, width + 1), dtype=np.int64)
-    integral[1:, 1:] = mask.cumsum(axis=0).cumsum(axis=1)
-    steps = np.arange(size + 1, dtype=np.int64)
-    # Footprint of output pixel i: source pixels [floor(i n / size), ceil((i + 1) n / size)).
-    y_lo, y_hi = (steps[:-1] * height) // size, -((-steps[1:] * height) // size)
-    x_lo, x_hi = (steps[:-1] * width) // size, -((-steps[1:] * width) // size)
-    y_hi, x_hi = np.maximum(y_hi, y_lo + 1), np.maximum(x_hi, x_lo + 1)
-    counts = (
-        integral[np.ix_(y_hi, x_hi)]
-        - integral[np.ix_(y_lo, x_hi)]
-        - integral[np.ix_(y_hi, x_lo)]
-        + integral[np.ix_(y_lo, x_lo)]
-    )
-    return counts > 0
+        return resize_nearest(mask, size, size)
+    return resize_any(mask, size, size)
 
 
 def _area_taps(n_in: int, n_out: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
