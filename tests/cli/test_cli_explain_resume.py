@@ -135,14 +135,14 @@ def test_a_failing_image_in_a_batch_fails_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """When the loop raises on a batch, its images are retried one by one."""
-    original = _explain_run.ExplainRun.explain
+    original = _explain_run.ExplainRun.compute
 
-    def explain_or_fail(self: Any, method: str, items: Any, loaded: Any) -> Any:
+    def compute_or_fail(self: Any, method: str, items: Any, loaded: Any) -> Any:
         if any(item.id == "img1" for item in items):
             raise RuntimeError("simulated failure on img1")
         return original(self, method, items, loaded)
 
-    monkeypatch.setattr(_explain_run.ExplainRun, "explain", explain_or_fail)
+    monkeypatch.setattr(_explain_run.ExplainRun, "compute", compute_or_fail)
     out = tmp_path / "out"
     code, stdout, err = run_cli(
         [
