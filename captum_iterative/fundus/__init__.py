@@ -61,6 +61,11 @@ from captum_iterative.fundus.models import (
     create_classifier,
     gradcam_layer,
     list_classifiers,
+    register_classifier,
+    vgg16_narrow,
+    vgg16_paper,
+    vgg_small,
+    vgg_tiny,
 )
 from captum_iterative.fundus.preprocess import (
     FundusTransform,
@@ -183,6 +188,7 @@ __all__ = [
     "read_checkpoint",
     "read_state_dict",
     "referable_metrics",
+    "register_classifier",
     "register_dataset",
     "replace_activations",
     "resize_image",
@@ -198,4 +204,8 @@ __all__ = [
     "timm_pretrained_kwargs",
     "to_tensor",
     "train_classifier",
+    "vgg16_narrow",
+    "vgg16_paper",
+    "vgg_small",
+    "vgg_tiny",
 ]
