@@ -38,7 +38,7 @@ from captum.attr import (
 from captum.log import log_usage
 from torch import Tensor, nn
 
-from captum_iterative.outputs import SCORES, ScoreFn, Scorer
+from captum_iterative.outputs import ScoreFn, Scorer, is_score_preset
 
 __all__ = [
     "REUSABLE_FORWARD",
@@ -299,8 +299,8 @@ def loop_scorer(
 ) -> Scorer:
     """The loop's :class:`~captum_iterative.outputs.Scorer` for ``method``; warns once when the
     classifier is in training mode. A plain callable's ``forward_func`` may return any output
-    when ``score_fn`` is the caller's own (not a preset of ``SCORES``)."""
-    any_output = isinstance(method, CallableAttribution) and score_fn not in SCORES.values()
+    when ``score_fn`` is the caller's own (not a registered preset)."""
+    any_output = isinstance(method, CallableAttribution) and not is_score_preset(score_fn)
     scorer = Scorer(forward_func, score_fn, autocast, any_output)
     scorer.warn_if_training()
     return scorer

@@ -53,9 +53,9 @@ from captum_iterative.outputs import (
     capture_output,
     check_output_fn,
     check_threshold,
-    get_score_fn,
     maybe_autocast,
     output_hook,
+    resolve_score_fn,
 )
 from captum_iterative.reduce import (
     ChannelReduction,
@@ -134,7 +134,7 @@ class IterativeAugmentation(Attribution):
             tensor), a ``(k,)`` long tensor on the images' device (per-image indices, given as a
             tensor or a list of ints), a tuple, a list of tuples, or None.
             Default: None, the ``score`` preset.
-        score (str, optional): a score preset of :data:`~captum_iterative.outputs.SCORES`:
+        score (str, optional): a score preset of :func:`~captum_iterative.outputs.list_scores`:
             ``"logit"`` (the single output, or the target's column, as it is), ``"sigmoid"`` (its
             sigmoid) or ``"softmax"`` (the target's softmax probability over ``K >= 2``
             outputs); ``threshold`` is in these units. Not with ``score_fn``. Default: None
@@ -227,7 +227,7 @@ class IterativeAugmentation(Attribution):
         self.inpainter = inpainter
         self.binarizer = get_binarizer(binarizer)
         self.channel_reduction = get_channel_reduction(channel_reduction)
-        self.score_fn: ScoreFn = get_score_fn(score, score_fn)
+        self.score_fn: ScoreFn = resolve_score_fn(score, score_fn)
         self.output_fn = check_output_fn(output_fn, self.forward_func)
         self.reshape_transform = check_reshape_transform(attribution_method, reshape_transform)
         self.explain_normal = bool(explain_normal)

@@ -10,25 +10,29 @@ scikit-image loop binarize the same pixels.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from captum_iterative._checks import check_maps, check_mask_like
+from captum_iterative._registry import Registry
 
 __all__ = [
-    "BINARIZERS",
     "Binarizer",
     "binarize_otsu",
     "get_binarizer",
+    "list_binarizers",
     "map_range",
     "otsu_threshold",
+    "register_binarizer",
 ]
 
 #: A binarizer maps ``maps`` (N, 1, H, W) and an optional ``valid`` (N, 1, H, W) bool mask to a
 #: bool mask (N, 1, H, W).
 Binarizer = Callable[[Tensor, Tensor | None], Tensor]
+_B = TypeVar("_B", bound=Callable[..., Tensor])
 
 
 def map_range(maps: Tensor, valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -52,6 +56,27 @@ def map_range(maps: Tensor, valid: Tensor | None = None) -> tuple[Tensor, Tensor
     lo = torch.where(keep, flat, inf).amin(dim=1)
     hi = torch.where(keep, flat, -inf).amax(dim=1)
     return lo, hi
+
+
+#: Named binarizers accepted by ``IterativeAugmentation(binarizer=...)``.
+_BINARIZERS: Registry[Binarizer] = Registry("binarizer", "binarizer")
+
+
+def register_binarizer(name: str) -> Callable[[_B], _B]:
+    """Decorator adding a binarizer under ``name``: ``@register_binarizer("mine")``.
+
+    The binarizer maps ``maps`` (N, 1, H, W) and ``valid`` (N, 1, H, W) bool or None to a bool
+    mask (N, 1, H, W).
+
+    Raises:
+        ValueError: ``name`` already holds another binarizer.
+    """
+    return _BINARIZERS.register(name)
+
+
+def list_binarizers() -> list[str]:
+    """Names accepted by :func:`get_binarizer`, sorted (``["otsu"]``)."""
+    return _BINARIZERS.names()
 
 
 def _histogram(
@@ -169,6 +194,7 @@ def otsu_threshold(maps: Tensor, valid: Tensor | None = None, bins: int = 256) -
     return torch.where(bad, torch.full_like(thr, float("nan")), thr)
 
 
+@register_binarizer("otsu")
 def binarize_otsu(maps: Tensor, valid: Tensor | None = None) -> Tensor:
     r"""Binarize each map at its Otsu threshold: ``maps >= otsu_threshold(maps, valid)``.
 
@@ -188,30 +214,26 @@ def binarize_otsu(maps: Tensor, valid: Tensor | None = None) -> Tensor:
     return mask
 
 
-#: Registry of named binarizers accepted by ``IterativeAugmentation(binarizer=...)``.
-BINARIZERS: dict[str, Binarizer] = {"otsu": binarize_otsu}
-
-
-def get_binarizer(binarizer: str | Callable[..., Tensor]) -> Binarizer:
-    """Resolve a binarizer name from :data:`BINARIZERS` or check a callable.
+def get_binarizer(name: str | Binarizer) -> Binarizer:
+    """A binarizer by name (:func:`list_binarizers`), or a callable passed through.
 
     Args:
-        binarizer (str or callable): a registered name, or a callable ``(maps, valid) -> mask``
+        name (str or callable): a registered name, or a callable ``(maps, valid) -> mask``
             taking ``maps`` (N, 1, H, W) and ``valid`` (N, 1, H, W) bool or None and returning a
             bool mask (N, 1, H, W).
 
     Returns:
         callable: the binarizer.
+
+    Raises:
+        ValueError: an unknown name (the message lists the known ones).
+        TypeError: neither a string nor a callable.
     """
-    if isinstance(binarizer, str):
-        if binarizer not in BINARIZERS:
-            raise ValueError(
-                f"`binarizer` must be one of {sorted(BINARIZERS)} or a callable, got {binarizer!r}"
-            )
-        return BINARIZERS[binarizer]
-    if not callable(binarizer):
-        raise TypeError(f"`binarizer` must be a string or a callable, got {type(binarizer)}")
-    return binarizer
+    if isinstance(name, str):
+        return _BINARIZERS.get(name, " or a callable")
+    if not callable(name):
+        raise TypeError(f"`binarizer` must be a string or a callable, got {type(name)}")
+    return name
 
 
 def apply_binarizer(binarizer: Binarizer, maps: Tensor, valid: Tensor | None) -> Tensor:

@@ -8,9 +8,10 @@ score:
   ``lambda out: out.logits``) is applied to the model's output through a forward hook
   (:func:`output_hook`) while the loop runs: Captum's forward, the loop's scoring and the reuse
   of the attribution's forward pass all see the tensor.
-- **Score presets** (:data:`SCORES`): ``"logit"`` (the output as it is: the single output, or the
-  target's column), ``"sigmoid"`` (its sigmoid) and ``"softmax"`` (the target's softmax
-  probability over the ``K >= 2`` outputs). The threshold is in the preset's units.
+- **Score presets** (:func:`get_score`, :func:`list_scores`): ``"logit"`` (the output as it
+  is: the single output, or the target's column), ``"sigmoid"`` (its sigmoid) and ``"softmax"``
+  (the target's softmax probability over the ``K >= 2`` outputs). The threshold is in the
+  preset's units. Add one with the decorator :func:`register_score`.
 """
 
 from __future__ import annotations
@@ -18,20 +19,23 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
 
+from captum_iterative._registry import Registry
+
 __all__ = [
-    "SCORES",
     "SCORE_RANGES",
     "OutputFn",
     "ScoreFn",
     "check_threshold",
     "default_score",
-    "get_score_fn",
+    "get_score",
+    "list_scores",
     "output_hook",
+    "register_score",
     "sigmoid_score",
     "softmax_score",
 ]
@@ -40,6 +44,48 @@ __all__ = [
 ScoreFn = Callable[[Tensor, Any], Tensor]
 #: ``output_fn(output) -> Tensor``: the tensor of a structured model output (``out.logits``).
 OutputFn = Callable[[Any], Tensor]
+_S = TypeVar("_S", bound=Callable[..., Tensor])
+
+#: The score presets of ``IterativeAugmentation(score=...)``; the threshold is in the preset's
+#: units (a probability for ``"sigmoid"`` and ``"softmax"``).
+_SCORES: Registry[ScoreFn] = Registry("score", "score")
+
+
+def register_score(name: str) -> Callable[[_S], _S]:
+    """Decorator adding a score preset ``(output, target) -> (N,)`` under ``name``:
+    ``@register_score("mine")``.
+
+    Raises:
+        ValueError: ``name`` already holds another score function.
+    """
+    return _SCORES.register(name)
+
+
+def list_scores() -> list[str]:
+    """Names accepted by :func:`get_score` and ``score=``, sorted:
+    ``["logit", "sigmoid", "softmax"]``."""
+    return _SCORES.names()
+
+
+def get_score(name: str | ScoreFn) -> ScoreFn:
+    """A score preset by name (:func:`list_scores`), or a callable passed through.
+
+    Args:
+        name (str or callable): a preset name, or ``(output, target) -> (N,)``.
+
+    Returns:
+        callable: the score function.
+
+    Raises:
+        ValueError: an unknown name (the message lists the known ones).
+        TypeError: neither a string nor a callable.
+    """
+    if isinstance(name, str):
+        return _SCORES.get(name, " or a callable")
+    if not callable(name):
+        raise TypeError(f"`score` must be a string or a callable, got {type(name).__name__}")
+    return name
+
 
 _OUTPUT_HINT = (
     "pass `output_fn=` to take the tensor from it, e.g. `output_fn=lambda out: out.logits` "
@@ -47,6 +93,7 @@ _OUTPUT_HINT = (
 )
 
 
+@register_score("logit")
 def default_score(output: Tensor, target: Any) -> Tensor:
     r"""One score per image from a model output: the ``"logit"`` preset.
 
@@ -84,11 +131,13 @@ def default_score(output: Tensor, target: Any) -> Tensor:
     return output.gather(1, index[:, None])[:, 0]
 
 
+@register_score("sigmoid")
 def sigmoid_score(output: Tensor, target: Any) -> Tensor:
     """The ``"sigmoid"`` preset: ``sigmoid`` of :func:`default_score` (multi-label or binary)."""
     return torch.sigmoid(default_score(output, target))
 
 
+@register_score("softmax")
 def softmax_score(output: Tensor, target: Any) -> Tensor:
     """The ``"softmax"`` preset: the target's probability under a softmax over ``K >= 2`` outputs.
 
@@ -103,15 +152,6 @@ def softmax_score(output: Tensor, target: Any) -> Tensor:
     if isinstance(output, Tensor) and output.dim() == 2:
         output = torch.softmax(output, dim=1)
     return default_score(output, target)
-
-
-#: Registry of the score presets of ``IterativeAugmentation(score=...)``; the threshold is in
-#: the preset's units (a probability for ``"sigmoid"`` and ``"softmax"``).
-SCORES: dict[str, ScoreFn] = {
-    "logit": default_score,
-    "sigmoid": sigmoid_score,
-    "softmax": softmax_score,
-}
 
 
 #: The values the bounded score presets take; a threshold outside them is met by no image (or by
@@ -140,8 +180,9 @@ def check_threshold(threshold: float, score: str | None) -> float:
     return threshold
 
 
-def get_score_fn(score: str | None, score_fn: ScoreFn | None) -> ScoreFn:
-    """Resolve ``score=`` (a name of :data:`SCORES`) and ``score_fn=`` (a callable) to one scorer.
+def resolve_score_fn(score: str | None, score_fn: ScoreFn | None) -> ScoreFn:
+    """Resolve the loop's ``score=`` (a name of :func:`list_scores`) and ``score_fn=`` (a
+    callable) to one scorer.
 
     Args:
         score (str, optional): a preset name. Default: None.
@@ -158,9 +199,12 @@ def get_score_fn(score: str | None, score_fn: ScoreFn | None) -> ScoreFn:
         return score_fn
     if score is None:
         return default_score
-    if not isinstance(score, str) or score not in SCORES:
-        raise ValueError(f"`score` must be one of {sorted(SCORES)}, got {score!r}")
-    return SCORES[score]
+    return _SCORES.get(score)
+
+
+def is_score_preset(score_fn: object) -> bool:
+    """Whether ``score_fn`` is a registered preset (not the caller's own function)."""
+    return any(score_fn is _SCORES.get(name) for name in _SCORES.names())
 
 
 def check_target_range(target: Any, columns: int, tensors: bool = True) -> None:
@@ -281,7 +325,7 @@ class Scorer:
 
     Args:
         forward_func (callable): the classifier, ``forward_func(images, *extra_args)``.
-        score_fn (callable): ``(output, target) -> (k,)`` (:func:`get_score_fn`).
+        score_fn (callable): ``(output, target) -> (k,)`` (:func:`resolve_score_fn`).
         autocast (torch.dtype, optional): run the classifier under :func:`maybe_autocast`.
         any_output (bool): ``score_fn`` may take a non-tensor output (a plain-callable
             explainer with a custom ``score_fn``); else such an output is refused on the first

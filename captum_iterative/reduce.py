@@ -13,75 +13,100 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from numbers import Integral
+from typing import TypeVar
 
 import torch
 from captum.attr import LayerAttribution
 from torch import Tensor
 
+from captum_iterative._registry import Registry
 from captum_iterative._spatial import LINEAR_MODES
 
 __all__ = [
-    "CHANNEL_REDUCTIONS",
     "ChannelReduction",
     "ReshapeTransform",
     "get_channel_reduction",
+    "list_channel_reductions",
     "reduce_attribution",
+    "register_channel_reduction",
 ]
 
 #: A channel reduction maps an attribution (N, C, H, W) to a map (N, 1, H, W).
 ChannelReduction = Callable[[Tensor], Tensor]
 #: A reshape transform maps a token-shaped attribution, e.g. (N, 1 + h * w, D), to (N, D, h, w).
 ReshapeTransform = Callable[[Tensor], Tensor]
+_R = TypeVar("_R", bound=Callable[..., Tensor])
 
-
-def _abs_max(attr: Tensor) -> Tensor:
-    return attr.abs().amax(dim=1, keepdim=True)
-
-
-def _abs_sum(attr: Tensor) -> Tensor:
-    return attr.abs().sum(dim=1, keepdim=True)
-
-
-def _sum(attr: Tensor) -> Tensor:
-    return attr.sum(dim=1, keepdim=True)
-
-
-def _max(attr: Tensor) -> Tensor:
-    return attr.amax(dim=1, keepdim=True)
-
-
-def _mean(attr: Tensor) -> Tensor:
-    return attr.mean(dim=1, keepdim=True)
-
-
-#: Registry of named channel reductions (``channel_reduction=`` of ``IterativeAugmentation``):
+#: Named channel reductions (``channel_reduction=`` of ``IterativeAugmentation``):
 #: ``"abs_max"`` (max of ``|a|`` over channels, the usual saliency map), ``"abs_sum"``,
 #: ``"sum"`` (common for integrated gradients), ``"max"`` and ``"mean"``. The first two give
 #: unsigned maps; the others keep the sign, and Otsu's mask ``M >= threshold`` then holds the
 #: strongest positive evidence only (docs/integrations.md, "Signs").
-CHANNEL_REDUCTIONS: dict[str, ChannelReduction] = {
-    "abs_max": _abs_max,
-    "abs_sum": _abs_sum,
-    "sum": _sum,
-    "max": _max,
-    "mean": _mean,
-}
+_CHANNEL_REDUCTIONS: Registry[ChannelReduction] = Registry("channel reduction", "channel_reduction")
 
 
-def get_channel_reduction(reduction: str | ChannelReduction) -> ChannelReduction:
-    """Resolve a reduction name from :data:`CHANNEL_REDUCTIONS` or check a callable."""
-    if isinstance(reduction, str):
-        if reduction not in CHANNEL_REDUCTIONS:
-            raise ValueError(
-                f"`channel_reduction` must be one of {sorted(CHANNEL_REDUCTIONS)} or a callable, "
-                f"got {reduction!r}"
-            )
-        return CHANNEL_REDUCTIONS[reduction]
-    if not callable(reduction):
+def register_channel_reduction(name: str) -> Callable[[_R], _R]:
+    """Decorator adding a channel reduction ``(N, C, H, W) -> (N, 1, H, W)`` under ``name``:
+    ``@register_channel_reduction("median")``.
+
+    Raises:
+        ValueError: ``name`` already holds another reduction.
+    """
+    return _CHANNEL_REDUCTIONS.register(name)
+
+
+def list_channel_reductions() -> list[str]:
+    """Names accepted by :func:`get_channel_reduction`, sorted:
+    ``["abs_max", "abs_sum", "max", "mean", "sum"]``."""
+    return _CHANNEL_REDUCTIONS.names()
+
+
+@register_channel_reduction("abs_max")
+def _abs_max(attr: Tensor) -> Tensor:
+    return attr.abs().amax(dim=1, keepdim=True)
+
+
+@register_channel_reduction("abs_sum")
+def _abs_sum(attr: Tensor) -> Tensor:
+    return attr.abs().sum(dim=1, keepdim=True)
+
+
+@register_channel_reduction("sum")
+def _sum(attr: Tensor) -> Tensor:
+    return attr.sum(dim=1, keepdim=True)
+
+
+@register_channel_reduction("max")
+def _max(attr: Tensor) -> Tensor:
+    return attr.amax(dim=1, keepdim=True)
+
+
+@register_channel_reduction("mean")
+def _mean(attr: Tensor) -> Tensor:
+    return attr.mean(dim=1, keepdim=True)
+
+
+def get_channel_reduction(name: str | ChannelReduction) -> ChannelReduction:
+    """A channel reduction by name (:func:`list_channel_reductions`), or a callable passed
+    through.
+
+    Args:
+        name (str or callable): a registered name, or a callable ``(N, C, H, W) -> (N, 1, H, W)``.
+
+    Returns:
+        callable: the reduction.
+
+    Raises:
+        ValueError: an unknown name (the message lists the known ones).
+        TypeError: neither a string nor a callable.
+    """
+    if isinstance(name, str):
+        return _CHANNEL_REDUCTIONS.get(name, " or a callable")
+    if not callable(name):
         raise TypeError(
-            f"`channel_reduction` must be a string or a callable, got {type(reduction).__name__}"
+            f"`channel_reduction` must be a string or a callable, got {type(name).__name__}"
         )
-    return reduction
+    return name
 
 
 def _check_input_size(input_size: object) -> tuple[int, ...]:
@@ -119,8 +144,8 @@ def reduce_attribution(
             for volumes), or a 1-tuple holding one (as Captum returns for tuple inputs).
         input_size (tuple[int, ...]): ``(H, W)`` of the explained images (``(D, H, W)`` for
             volumes).
-        reduction (str or callable, optional): a name of :data:`CHANNEL_REDUCTIONS` or a callable
-            ``(N, C, h, w) -> (N, 1, h, w)``. Default: ``"abs_max"``.
+        reduction (str or callable, optional): a name of :func:`list_channel_reductions` or a
+            callable ``(N, C, h, w) -> (N, 1, h, w)``. Default: ``"abs_max"``.
         interpolate_mode (str, optional): mode of the upsampling. Default: None, ``"bilinear"``
             for images and ``"trilinear"`` for volumes.
         reshape_transform (callable, optional): ``attribution -> (N, C, h, w)``, for token-shaped

@@ -55,7 +55,7 @@ from captum_iterative.fundus import (
     load_classifier,
     load_shipped_classifier,
 )
-from captum_iterative.inpaint import INPAINTERS
+from captum_iterative.inpaint import list_inpainters
 from captum_iterative.viz import plot_iterations
 
 #: The example's datasets.
@@ -140,7 +140,7 @@ def build_parser() -> ArgumentParser:
     )
     parser.add_argument(
         "--inpainter",
-        choices=INPAINTERS,
+        choices=list_inpainters(),
         default="ns",
         help="OpenCV Navier-Stokes (the paper's), Telea, or the torch pyramid (default: ns)",
     )

@@ -25,7 +25,7 @@ import numpy as np
 import quantus
 import torch
 
-from captum_iterative.experiments import METHODS, build_method, prepare_images
+from captum_iterative.experiments import build_method, get_method, prepare_images
 from captum_iterative.fundus import SyntheticFundusDataset, load_default_classifier
 from captum_iterative.integrations import explain_func
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
 
     rows = []
     for name in (m.strip() for m in args.methods.split(",") if m.strip()):
-        spec = METHODS[name]
+        spec = get_method(name)
         settings = {
             "method": lambda m, name=name: build_method(name, m)[0],
             "threshold": info.th_pred,

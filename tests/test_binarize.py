@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from skimage.filters import threshold_otsu
 
-from captum_iterative import binarize_otsu, otsu_threshold
-from captum_iterative.binarize import get_binarizer, map_range
+from captum_iterative import binarize, binarize_otsu, otsu_threshold
+from captum_iterative.binarize import get_binarizer, list_binarizers, map_range, register_binarizer
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, width=32)
 
@@ -124,7 +124,26 @@ def test_bad_input_names_the_argument(kwargs: dict, error: type, name: str) -> N
 
 def test_get_binarizer() -> None:
     assert get_binarizer("otsu") is binarize_otsu
-    with pytest.raises(ValueError, match="binarizer"):
+    assert get_binarizer(binarize_otsu) is binarize_otsu
+    with pytest.raises(
+        ValueError, match=r"`binarizer` must be one of \['otsu'\] or a callable, got 'triangle'"
+    ):
         get_binarizer("triangle")
     with pytest.raises(TypeError, match="binarizer"):
         get_binarizer(3)  # type: ignore[arg-type]
+
+
+def test_register_binarizer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(binarize._BINARIZERS, "_entries", dict(binarize._BINARIZERS._entries))
+
+    @register_binarizer("positive")
+    def positive(maps: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+        return maps > 0
+
+    assert get_binarizer("positive") is positive
+    assert list_binarizers() == ["otsu", "positive"]
+    assert register_binarizer("positive")(positive) is positive
+    with pytest.raises(ValueError, match="binarizer name 'otsu' is already registered"):
+        register_binarizer("otsu")(positive)
+    with pytest.raises(TypeError, match="non-empty string"):
+        register_binarizer("")(positive)

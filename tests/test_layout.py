@@ -27,10 +27,21 @@ ROOT: dict[str, set[str]] = {
         "PyramidInpainter",
         "get_inpainter",
         "register_inpainter",
-        "INPAINTERS",
+        "list_inpainters",
     },
-    "binarize": {"get_binarizer", "BINARIZERS", "binarize_otsu", "otsu_threshold"},
-    "reduce": {"get_channel_reduction", "CHANNEL_REDUCTIONS", "reduce_attribution"},
+    "binarize": {
+        "get_binarizer",
+        "register_binarizer",
+        "list_binarizers",
+        "binarize_otsu",
+        "otsu_threshold",
+    },
+    "reduce": {
+        "get_channel_reduction",
+        "register_channel_reduction",
+        "list_channel_reductions",
+        "reduce_attribution",
+    },
     "evaluation": {"froc", "FrocResult", "roc_closest_to_corner"},
 }
 

@@ -8,11 +8,14 @@ import pytest
 import torch
 from torch import nn
 
+from captum_iterative import outputs
 from captum_iterative.outputs import (
-    SCORES,
     default_score,
-    get_score_fn,
+    get_score,
+    list_scores,
     output_hook,
+    register_score,
+    resolve_score_fn,
     sigmoid_score,
     softmax_score,
 )
@@ -21,12 +24,12 @@ LOGITS = torch.tensor([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
 
 
 def test_presets_known_answers() -> None:
-    torch.testing.assert_close(SCORES["logit"](LOGITS, 1), torch.tensor([-1.0, 3.0]))
+    torch.testing.assert_close(get_score("logit")(LOGITS, 1), torch.tensor([-1.0, 3.0]))
     torch.testing.assert_close(
-        SCORES["sigmoid"](LOGITS, [0, 2]), torch.sigmoid(torch.tensor([2.0, -2.0]))
+        get_score("sigmoid")(LOGITS, [0, 2]), torch.sigmoid(torch.tensor([2.0, -2.0]))
     )
     probabilities = torch.softmax(LOGITS, dim=1)
-    torch.testing.assert_close(SCORES["softmax"](LOGITS, 1), probabilities[:, 1])
+    torch.testing.assert_close(get_score("softmax")(LOGITS, 1), probabilities[:, 1])
     per_image = softmax_score(LOGITS, torch.tensor([0, 1]))
     torch.testing.assert_close(per_image, torch.stack([probabilities[0, 0], probabilities[1, 1]]))
     single = torch.tensor([[0.3], [-1.2]])
@@ -38,20 +41,44 @@ def test_softmax_refuses_a_single_output() -> None:
         softmax_score(torch.tensor([[0.3], [0.1]]), 0)
 
 
-def test_get_score_fn() -> None:
-    assert get_score_fn(None, None) is default_score
-    assert get_score_fn("softmax", None) is softmax_score
+def test_score_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert list_scores() == ["logit", "sigmoid", "softmax"]
+    assert get_score("logit") is default_score
+    assert get_score(softmax_score) is softmax_score
+    with pytest.raises(
+        ValueError,
+        match=r"`score` must be one of \['logit', 'sigmoid', 'softmax'\] or a callable, "
+        r"got 'probability'",
+    ):
+        get_score("probability")
+    with pytest.raises(TypeError, match="`score`"):
+        get_score(3)  # type: ignore[arg-type]
+    monkeypatch.setattr(outputs._SCORES, "_entries", dict(outputs._SCORES._entries))
+
+    @register_score("first")
+    def first(output: torch.Tensor, target: object) -> torch.Tensor:
+        return output[:, 0]
+
+    assert get_score("first") is first and resolve_score_fn("first", None) is first
+    assert list_scores() == ["first", "logit", "sigmoid", "softmax"]
+    with pytest.raises(ValueError, match="score name 'logit' is already registered"):
+        register_score("logit")(first)
+
+
+def test_resolve_score_fn() -> None:
+    assert resolve_score_fn(None, None) is default_score
+    assert resolve_score_fn("softmax", None) is softmax_score
 
     def custom(output: torch.Tensor, target: object) -> torch.Tensor:
         return output[:, 0]
 
-    assert get_score_fn(None, custom) is custom
+    assert resolve_score_fn(None, custom) is custom
     with pytest.raises(ValueError, match="either"):
-        get_score_fn("softmax", custom)
+        resolve_score_fn("softmax", custom)
     with pytest.raises(ValueError, match="score"):
-        get_score_fn("probability", None)
+        resolve_score_fn("probability", None)
     with pytest.raises(TypeError, match="score_fn"):
-        get_score_fn(None, 3)  # type: ignore[arg-type]
+        resolve_score_fn(None, 3)  # type: ignore[arg-type]
 
 
 def test_default_score_on_a_structured_output_hints_at_output_fn() -> None:

@@ -6,8 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from captum_iterative import reduce_attribution
-from captum_iterative.reduce import get_channel_reduction
+from captum_iterative import reduce, reduce_attribution
+from captum_iterative.reduce import (
+    get_channel_reduction,
+    list_channel_reductions,
+    register_channel_reduction,
+)
 
 ATTR = torch.tensor([[[[1.0, -4.0]], [[-3.0, 2.0]], [[0.5, 0.5]]]])  # (1, 3, 1, 2)
 
@@ -61,7 +65,11 @@ def test_bad_shapes_and_names() -> None:
         reduce_attribution((torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4)), (4, 4))
     with pytest.raises(ValueError, match="channel_reduction"):
         reduce_attribution(torch.rand(1, 3, 4, 4), (4, 4), lambda a: a)
-    with pytest.raises(ValueError, match="channel_reduction"):
+    with pytest.raises(
+        ValueError,
+        match=r"`channel_reduction` must be one of \['abs_max', 'abs_sum', 'max', 'mean', 'sum'\] "
+        r"or a callable, got 'median'",
+    ):
         get_channel_reduction("median")
     with pytest.raises(TypeError, match="channel_reduction"):
         get_channel_reduction(7)  # type: ignore[arg-type]
@@ -120,3 +128,22 @@ def test_which_reductions_keep_the_sign_for_captums_visualization(name: str) -> 
     if not signed:
         with pytest.raises(AssertionError, match="Cannot normalize by scale factor = 0"):
             draw("negative")
+
+
+def test_register_channel_reduction(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert list_channel_reductions() == ["abs_max", "abs_sum", "max", "mean", "sum"]
+    monkeypatch.setattr(
+        reduce._CHANNEL_REDUCTIONS, "_entries", dict(reduce._CHANNEL_REDUCTIONS._entries)
+    )
+
+    @register_channel_reduction("median")
+    def median(attr: torch.Tensor) -> torch.Tensor:
+        return attr.median(dim=1, keepdim=True).values
+
+    assert get_channel_reduction("median") is median
+    assert get_channel_reduction(median) is median
+    assert list_channel_reductions() == ["abs_max", "abs_sum", "max", "mean", "median", "sum"]
+    attr = torch.rand(2, 3, 4, 4)
+    torch.testing.assert_close(reduce_attribution(attr, (4, 4), "median"), median(attr))
+    with pytest.raises(ValueError, match="channel reduction name 'sum' is already registered"):
+        register_channel_reduction("sum")(median)

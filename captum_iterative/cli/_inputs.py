@@ -11,8 +11,8 @@ from pathlib import Path
 
 from captum_iterative._argparse import UsageError
 from captum_iterative.experiments.cache import explanation_path
-from captum_iterative.experiments.methods import METHODS
-from captum_iterative.fundus.datasets import FundusDataset, dataset_root, open_dataset
+from captum_iterative.experiments.methods import list_methods
+from captum_iterative.fundus.datasets import FundusDataset, dataset_root, get_dataset
 from captum_iterative.io import IMAGE_SUFFIXES, check_image_suffix, image_id, list_images
 
 __all__ = [
@@ -49,7 +49,7 @@ def open_dataset_option(args: argparse.Namespace) -> FundusDataset:
     except ValueError as error:
         raise UsageError(str(error)) from error
     try:
-        return open_dataset(args.dataset, root, **dict(args.dataset_option))
+        return get_dataset(args.dataset, root, **dict(args.dataset_option))
     except TypeError as error:
         raise UsageError(f"--dataset-option: {error}") from error
     except (ValueError, OSError) as error:
@@ -80,7 +80,10 @@ def _outputs_below(root: Path, out: Path) -> list[Path]:
     found = [out] if out != root and out.is_relative_to(root) else []
     runs = [out, *(mark.parent for name in (OUTPUT_MARKER, MANIFEST) for mark in root.rglob(name))]
     found += [
-        run / method for run in runs if _is_explain_output(run) or run == out for method in METHODS
+        run / method
+        for run in runs
+        if _is_explain_output(run) or run == out
+        for method in list_methods()
     ]
     found += [
         report.parent

@@ -15,9 +15,9 @@ from captum_iterative._argparse import (
     positive_int,
 )
 from captum_iterative.experiments.config import ExperimentConfig
-from captum_iterative.experiments.methods import METHODS
+from captum_iterative.experiments.methods import TABLE_I, list_methods
 from captum_iterative.fundus.datasets import list_datasets
-from captum_iterative.inpaint import INPAINTERS
+from captum_iterative.inpaint import list_inpainters
 
 __all__ = [
     "PROG",
@@ -36,10 +36,10 @@ def method_list(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
         raise argparse.ArgumentTypeError("expected at least one method name")
-    unknown = [name for name in names if name not in METHODS]
+    unknown = [name for name in names if name not in list_methods()]
     if unknown:
         raise argparse.ArgumentTypeError(
-            f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}"
+            f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(list_methods())}"
         )
     return list(dict.fromkeys(names))
 
@@ -101,7 +101,7 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("dataset")
     group.add_argument(
         "--dataset",
-        help=f"a loader of fundus.datasets.open_dataset: {', '.join(list_datasets())} "
+        help=f"a loader of fundus.datasets.get_dataset: {', '.join(list_datasets())} "
         "(default: none)",
     )
     group.add_argument(
@@ -127,7 +127,7 @@ def add_loop_options(parser: argparse.ArgumentParser) -> None:
         "--methods",
         type=method_list,
         default=["guided_backprop"],
-        help=f"comma-separated Table I methods: {', '.join(METHODS)} (default: guided_backprop)",
+        help=f"comma-separated Table I methods: {', '.join(TABLE_I)} (default: guided_backprop)",
     )
     group.add_argument(
         "--max-iter",
@@ -144,7 +144,7 @@ def add_loop_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--inpainter",
-        choices=tuple(INPAINTERS),
+        choices=list_inpainters(),
         default="ns",
         help="ns: OpenCV Navier-Stokes (the paper's), telea: OpenCV Telea, both radius 3 on "
         "the 8-bit image; pyramid: the torch push-pull inpainter (default: %(default)s)",

@@ -29,11 +29,13 @@ from captum_iterative.experiments.maps import (
     make_inpainter,
 )
 from captum_iterative.experiments.methods import (
-    METHODS,
     TABLE_I,
     MethodSpec,
     build_explainer,
     build_method,
+    get_method,
+    list_methods,
+    register_method,
 )
 from captum_iterative.experiments.prepare import (
     PreparedImage,
@@ -57,7 +59,6 @@ from captum_iterative.experiments.tables import (
 
 __all__ = [
     "KINDS",
-    "METHODS",
     "TABLE_I",
     "ExperimentConfig",
     "Explanation",
@@ -72,8 +73,10 @@ __all__ = [
     "explanation_path",
     "format_tables",
     "gain_summary",
+    "get_method",
     "input_key",
     "is_fresh",
+    "list_methods",
     "load_explanation",
     "load_meta",
     "make_inpainter",
@@ -82,6 +85,7 @@ __all__ = [
     "model_key",
     "predict_scores",
     "prepare_images",
+    "register_method",
     "run_localization",
     "save_explanation",
     "score_explanations",

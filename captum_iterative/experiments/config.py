@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from captum_iterative.experiments.methods import METHODS, TABLE_I
-from captum_iterative.inpaint import INPAINTERS
+from captum_iterative.experiments.methods import TABLE_I, list_methods
+from captum_iterative.inpaint import list_inpainters
 
 __all__ = ["ExperimentConfig"]
 
@@ -18,7 +18,7 @@ class ExperimentConfig:
     """Settings of a localization run (all recorded next to the results).
 
     Attributes:
-        methods: attribution methods (keys of :data:`~captum_iterative.experiments.METHODS`).
+        methods: attribution methods (names of :func:`~captum_iterative.experiments.list_methods`).
             Default: the five of Table I.
         max_iter: most maps per image (``T``). Default: 20.
         alpha: decay of the map weights. Default: 0.6.
@@ -65,13 +65,13 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         self.methods = tuple(self.methods)
         for name in self.methods:
-            if name not in METHODS:
+            if name not in list_methods():
                 raise ValueError(
-                    f"unknown method '{name}' in `methods`; choose from {sorted(METHODS)}"
+                    f"unknown method '{name}' in `methods`; choose from {list_methods()}"
                 )
-        if self.inpainter not in INPAINTERS:
+        if self.inpainter not in list_inpainters():
             raise ValueError(
-                f"`inpainter` must be one of {tuple(INPAINTERS)}, got {self.inpainter!r}"
+                f"`inpainter` must be one of {list_inpainters()}, got {self.inpainter!r}"
             )
         if self.lesion_types is not None:
             self.lesion_types = tuple(self.lesion_types)

@@ -38,7 +38,7 @@ def config_explainer(
 
     Args:
         config (ExperimentConfig): the settings.
-        name (str): a key of :data:`~captum_iterative.experiments.methods.METHODS`.
+        name (str): a name of :func:`~captum_iterative.experiments.methods.list_methods`.
         model (nn.Module): the classifier.
         threshold (float): ``th_pred``.
         **loop_kwargs: further :class:`IterativeAugmentation` keywords (e.g. ``keep_history``).
@@ -62,7 +62,7 @@ def config_explainer(
 
 def make_inpainter(config: ExperimentConfig) -> Inpainter:
     """The inpainter named by ``config.inpainter`` for images in [0, 1] (:func:`get_inpainter`)."""
-    return get_inpainter(config.inpainter, config.inpaint_radius, value_range=(0.0, 1.0))
+    return get_inpainter(config.inpainter, radius=config.inpaint_radius, value_range=(0.0, 1.0))
 
 
 def explain_batch(

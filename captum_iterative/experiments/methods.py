@@ -1,7 +1,9 @@
 r"""The attribution methods of the paper's Table I, built with Captum, as a small registry.
 
-Each entry says how to build the Captum attribution for a classifier, which keywords its
-``attribute`` call takes, and how its channels are reduced to one map:
+:func:`get_method` gives a method's :class:`MethodSpec` by name, :func:`list_methods` the names
+and the decorator :func:`register_method` adds one. Each entry says how to build the Captum
+attribution for a classifier, which keywords its ``attribute`` call takes, and how its channels
+are reduced to one map:
 
 - ``saliency``: ``Saliency``, ``abs=True``, reduction ``abs_max``;
 - ``guided_backprop``: ``GuidedBackprop``, reduction ``abs_max``;
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from captum.attr import (
     Attribution,
@@ -32,10 +34,23 @@ from captum.attr import (
 )
 from torch import nn
 
+from captum_iterative._registry import Registry
 from captum_iterative.augmentation import IterativeAugmentation
 from captum_iterative.fundus.models import gradcam_layer
 
-__all__ = ["METHODS", "TABLE_I", "MethodSpec", "build_explainer", "build_method"]
+__all__ = [
+    "TABLE_I",
+    "MethodSpec",
+    "build_explainer",
+    "build_method",
+    "get_method",
+    "list_methods",
+    "register_method",
+]
+
+#: ``build(model, layer) -> Attribution``; ``layer`` is used by layer methods only.
+MethodBuilder = Callable[[nn.Module, nn.Module | None], Attribution]
+_M = TypeVar("_M", bound=MethodBuilder)
 
 
 @dataclass(frozen=True)
@@ -43,9 +58,9 @@ class MethodSpec:
     """How to run one attribution method through the loop.
 
     Attributes:
-        name: registry key, e.g. ``"guided_backprop"``.
+        name: registry name, e.g. ``"guided_backprop"``.
         label: short label for tables (the paper's abbreviations).
-        build: ``(model, layer) -> Attribution``; ``layer`` is used by layer methods only.
+        build: ``(model, layer) -> Attribution`` (:data:`MethodBuilder`).
         kwargs: keywords of the inner ``attribute`` call.
         channel_reduction: name passed to ``IterativeAugmentation(channel_reduction=...)``.
         uses_layer: whether the method needs a layer (Grad-CAM and Guided Grad-CAM).
@@ -53,7 +68,7 @@ class MethodSpec:
 
     name: str
     label: str
-    build: Callable[[nn.Module, nn.Module | None], Attribution]
+    build: MethodBuilder
     kwargs: dict[str, Any] = field(default_factory=dict)
     channel_reduction: str = "abs_max"
     uses_layer: bool = False
@@ -65,42 +80,97 @@ def _need(layer: nn.Module | None) -> nn.Module:
     return layer
 
 
-METHODS: dict[str, MethodSpec] = {
-    spec.name: spec
-    for spec in (
-        MethodSpec("saliency", "Saliency", lambda m, _: Saliency(m), {"abs": True}),
-        MethodSpec("guided_backprop", "GBP", lambda m, _: GuidedBackprop(m)),
-        MethodSpec(
-            "integrated_gradients",
-            "IG",
-            lambda m, _: IntegratedGradients(m),
-            {"n_steps": 32},
-            channel_reduction="sum",
-        ),
-        MethodSpec(
-            "grad_cam",
-            "Grad-CAM",
-            lambda m, layer: LayerGradCam(m, _need(layer)),
-            {"relu_attributions": True},
-            uses_layer=True,
-        ),
-        MethodSpec(
-            "guided_grad_cam",
-            "Guided Grad-CAM",
-            lambda m, layer: GuidedGradCam(m, _need(layer)),
-            uses_layer=True,
-        ),
-    )
-}
+_METHODS: Registry[MethodSpec] = Registry("method", "method")
+
+
+def register_method(
+    name: str,
+    *,
+    label: str,
+    kwargs: dict[str, Any] | None = None,
+    channel_reduction: str = "abs_max",
+    uses_layer: bool = False,
+) -> Callable[[_M], _M]:
+    """Decorator adding the builder ``(model, layer) -> Attribution`` of method ``name``.
+
+    Args:
+        name (str): the method's name (``--methods``, ``ExperimentConfig(methods=...)``).
+        label (str): short label for tables.
+        kwargs (dict, optional): keywords of the inner ``attribute`` call. Default: None (none).
+        channel_reduction (str, optional): the method's channel reduction. Default: ``"abs_max"``.
+        uses_layer (bool, optional): the builder needs a layer (Grad-CAM). Default: False.
+
+    Raises:
+        ValueError: ``name`` already holds another method.
+
+    Examples::
+
+        >>> from captum.attr import InputXGradient
+        >>> @register_method("input_x_gradient", label="IxG", channel_reduction="sum")
+        ... def input_x_gradient(model, layer):
+        ...     return InputXGradient(model)
+    """
+
+    def decorator(build: _M) -> _M:
+        spec = MethodSpec(name, label, build, dict(kwargs or {}), channel_reduction, uses_layer)
+        _METHODS.add(name, spec)
+        return build
+
+    return decorator
+
+
+def list_methods() -> list[str]:
+    """Names accepted by :func:`get_method`, sorted (the Table I order is :data:`TABLE_I`)."""
+    return _METHODS.names()
+
+
+def get_method(name: str | MethodSpec) -> MethodSpec:
+    """The :class:`MethodSpec` of method ``name`` (:func:`list_methods`), or a spec passed
+    through.
+
+    Raises:
+        ValueError: an unknown name (the message lists the known ones).
+    """
+    if isinstance(name, MethodSpec):
+        return name
+    return _METHODS.get(name)
+
+
+@register_method("saliency", label="Saliency", kwargs={"abs": True})
+def _saliency(model: nn.Module, layer: nn.Module | None) -> Attribution:
+    return Saliency(model)
+
+
+@register_method("guided_backprop", label="GBP")
+def _guided_backprop(model: nn.Module, layer: nn.Module | None) -> Attribution:
+    return GuidedBackprop(model)
+
+
+@register_method(
+    "integrated_gradients", label="IG", kwargs={"n_steps": 32}, channel_reduction="sum"
+)
+def _integrated_gradients(model: nn.Module, layer: nn.Module | None) -> Attribution:
+    return IntegratedGradients(model)
+
+
+@register_method("grad_cam", label="Grad-CAM", kwargs={"relu_attributions": True}, uses_layer=True)
+def _grad_cam(model: nn.Module, layer: nn.Module | None) -> Attribution:
+    return LayerGradCam(model, _need(layer))
+
+
+@register_method("guided_grad_cam", label="Guided Grad-CAM", uses_layer=True)
+def _guided_grad_cam(model: nn.Module, layer: nn.Module | None) -> Attribution:
+    return GuidedGradCam(model, _need(layer))
+
 
 #: The five methods of the paper's Table I, in its order.
-TABLE_I: tuple[str, ...] = tuple(METHODS)
-
-
-def _spec(name: str) -> MethodSpec:
-    if name not in METHODS:
-        raise ValueError(f"unknown method '{name}'; choose from {sorted(METHODS)}")
-    return METHODS[name]
+TABLE_I: tuple[str, ...] = (
+    "saliency",
+    "guided_backprop",
+    "integrated_gradients",
+    "grad_cam",
+    "guided_grad_cam",
+)
 
 
 def build_method(
@@ -109,7 +179,7 @@ def build_method(
     """Build the Captum attribution ``name`` for ``model``.
 
     Args:
-        name (str): a key of :data:`METHODS`.
+        name (str): a name of :func:`list_methods`.
         model (nn.Module): the classifier (input ``(N, 3, H, W)``, output ``(N, 1)``).
         layer (nn.Module, optional): layer for Grad-CAM methods. Default: None, the classifier's
             default Grad-CAM layer (:func:`captum_iterative.fundus.models.gradcam_layer`).
@@ -117,7 +187,7 @@ def build_method(
     Returns:
         tuple: the attribution, a copy of its inner keywords, and its :class:`MethodSpec`.
     """
-    spec = _spec(name)
+    spec = get_method(name)
     if spec.uses_layer and layer is None:
         layer = gradcam_layer(model)
     return spec.build(model, layer), dict(spec.kwargs), spec
@@ -134,7 +204,7 @@ def build_explainer(
     """An :class:`IterativeAugmentation` around method ``name``, and the inner keywords to pass.
 
     Args:
-        name (str): a key of :data:`METHODS`.
+        name (str): a name of :func:`list_methods`.
         model (nn.Module): the classifier.
         threshold (float): ``th_pred``.
         layer (nn.Module, optional): see :func:`build_method`.

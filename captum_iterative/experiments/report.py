@@ -19,7 +19,7 @@ from captum_iterative._files import atomic_path
 from captum_iterative.evaluation.froc_result import FrocResult
 from captum_iterative.experiments.cache import explanation_path, load_explanation
 from captum_iterative.experiments.config import ExperimentConfig
-from captum_iterative.experiments.methods import METHODS
+from captum_iterative.experiments.methods import get_method
 from captum_iterative.experiments.prepare import PreparedImage
 from captum_iterative.experiments.tables import format_tables
 
@@ -108,7 +108,7 @@ def write_report(
                 curve = report.curves[(lesion_type, method, kind)]
                 curve.plot(
                     ax=ax,
-                    label=f"{METHODS[method].label} ({kind})",
+                    label=f"{get_method(method).label} ({kind})",
                     color=colours(m),
                     linestyle=style,
                 )
@@ -126,7 +126,7 @@ def write_report(
             [e.initial for e in exps],
             [e.augmented for e in exps],
             alpha=config.alpha,
-            method=METHODS[method].label,
+            method=get_method(method).label,
             titles=[p.id for p in chosen],
             outlines=[p.masks for p in chosen],
             iterations=[e.iterations for e in exps],

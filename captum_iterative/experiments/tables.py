@@ -18,7 +18,7 @@ from captum_iterative.evaluation.froc import froc, scale_radius
 from captum_iterative.evaluation.froc_result import FrocResult
 from captum_iterative.experiments.cache import explanation_path, load_explanation
 from captum_iterative.experiments.config import ExperimentConfig
-from captum_iterative.experiments.methods import METHODS
+from captum_iterative.experiments.methods import get_method
 from captum_iterative.experiments.prepare import PreparedImage
 
 if TYPE_CHECKING:
@@ -190,7 +190,7 @@ def format_tables(report: LocalizationReport, title: str = "") -> str:
         for method in methods:
             row = next((r for r in rows if r["method"] == method), None)
             if row is not None:
-                label = METHODS[method].label
+                label = get_method(method).label
                 lines.append(
                     f"| {label} | {_fmt(row['initial'])} | {_fmt(row['augmented'])} | "
                     f"{_pct(row['relative_increase'])} |"
@@ -224,7 +224,7 @@ def gain_summary(report: LocalizationReport, tolerance: float = 0.005) -> list[s
                 parts["better"].append(name)
             else:
                 parts["worse"].append(f"{name} ({change:+.2f})")
-        head = f"{METHODS[method].label}: "
+        head = f"{get_method(method).label}: "
         if average is not None:
             head += (
                 f"average {_fmt(average['initial'])} -> {_fmt(average['augmented'])} "

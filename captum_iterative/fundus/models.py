@@ -5,7 +5,13 @@ Every model returned by :func:`create_classifier` is a :class:`FundusClassifier`
 input is the project-wide convention, ``float32`` ``(N, 3, S, S)`` in ``[0, 1]`` (preprocessed
 ``uint8`` / 255), and its output is ``(N, num_outputs)``, a score monotonic in the grade.
 
-Registered architectures (:func:`list_classifiers`):
+Registered architectures (:func:`list_classifiers`; :func:`register_classifier` adds one). The
+four VGGs defined here are timm models too: importing :mod:`captum_iterative.fundus` registers
+their entrypoints with :func:`timm.models.register_model`, so ``timm.create_model("vgg_small")``
+builds the bare backbone (defaults ``num_classes=1``, ``drop_rate=0.5``, as
+:func:`create_classifier`'s; non-inplace ``nn.ReLU`` modules), and :func:`create_classifier`
+builds every backbone with :func:`timm.create_model`. ``"inception_v3"`` is timm's own
+entrypoint, registered here for its Grad-CAM layer and weights.
 
 - ``"vgg16_paper"``: timm ``vgg16`` adapted to 512 x 512 as in the paper: stride 2 in the first
   convolution, an unpadded ("valid") first convolution of block 5 and dropout ``p`` between the
@@ -62,16 +68,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar
 
 import timm
 import torch
 from kornia.enhance import Normalize
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.layers import ClassifierHead, get_act_layer
-from timm.models.vgg import VGG, ConvMlp
+from timm.layers import get_act_layer
 from torch import Tensor, nn
 
+from captum_iterative._registry import Registry
+from captum_iterative.fundus._vgg import (
+    VGG16_NARROW_CFG,
+    VGG_SMALL_CFG,
+    VGG_TINY_CFG,
+    compact_vgg,
+    feature_conv,
+    set_stride2_stem,
+)
 from captum_iterative.fundus.activations import no_inplace_relu
 from captum_iterative.fundus.pretrained import (
     classifier_prefix,
@@ -86,40 +100,73 @@ __all__ = [
     "create_classifier",
     "gradcam_layer",
     "list_classifiers",
+    "register_classifier",
+    "vgg16_narrow",
+    "vgg16_paper",
+    "vgg_small",
+    "vgg_tiny",
 ]
 
-#: Builder signature: ``(weights_file or None, num_outputs, dropout, **kwargs) -> backbone``.
-_Builder = Callable[..., nn.Module]
-
-#: Channels of ``vgg_tiny``'s five stages (one convolution each, a max-pool after each).
-VGG_TINY_CFG: tuple[int | str, ...] = (16, "M", 32, "M", 64, "M", 128, "M", 128, "M")
-#: Width of ``vgg_tiny``'s 1 x 1 convolutional head.
-VGG_TINY_HIDDEN = 128
-#: Channels of ``vgg_small``'s five stages (a max-pool after each); ``vgg_tiny``'s head.
-VGG_SMALL_CFG: tuple[int | str, ...] = (16, "M", 32, "M", 64, 64, "M", 128, 128, "M", 128, "M")
-#: VGG-16's thirteen convolutions at a quarter of its widths (64 ... 512 -> 16 ... 128).
-VGG16_NARROW_CFG: tuple[int | str, ...] = (
-    *(16, 16, "M", 32, 32, "M"),
-    *(64, 64, 64, "M", 128, 128, 128, "M", 128, 128, 128, "M"),
-)
+#: A timm entrypoint: ``(pretrained=False, **kwargs) -> backbone``, ``kwargs`` as
+#: :func:`timm.create_model` passes them (``num_classes``, ``drop_rate``, ``pretrained_cfg``, ...).
+_Entrypoint = Callable[..., nn.Module]
+_E = TypeVar("_E", bound=_Entrypoint)
+#: The keywords :func:`timm.create_model` passes to every entrypoint besides the caller's.
+_TIMM_KEYWORDS = ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")
 
 
 @dataclass(frozen=True)
 class _Entry:
-    """A registered architecture: how to build it and where its Grad-CAM layer is."""
+    """A registered architecture: its timm entrypoint, where its Grad-CAM layer is, and the timm
+    architecture whose pretrained weights it loads (None: none)."""
 
-    build: _Builder
+    entrypoint: _Entrypoint
     gradcam_layer: str
-    timm_name: str | None
+    pretrained_from: str | None
 
 
-_REGISTRY: dict[str, _Entry] = {}
+_CLASSIFIERS: Registry[_Entry] = Registry("classifier", "name")
 
 
-def _register(name: str, gradcam: str, timm_name: str | None) -> Callable[[_Builder], _Builder]:
-    def decorator(build: _Builder) -> _Builder:
-        _REGISTRY[name] = _Entry(build=build, gradcam_layer=gradcam, timm_name=timm_name)
-        return build
+def register_classifier(
+    name: str, *, gradcam_layer: str, pretrained_from: str | None = None
+) -> Callable[[_E], _E]:
+    """Decorator registering a timm entrypoint as a grading classifier, here and with timm.
+
+    The entrypoint ``fn(pretrained=False, **kwargs) -> nn.Module`` must be named ``name`` (timm
+    registers a model under its function's name); it is registered with
+    :func:`timm.models.register_model` unless it already is timm's entrypoint of that name (as
+    timm's own ``inception_v3``), so ``timm.create_model(name)`` and :func:`create_classifier`
+    both build it.
+
+    Args:
+        name (str): the architecture name.
+        gradcam_layer (str): qualified name in the :class:`FundusClassifier` of the module whose
+            output Grad-CAM explains, e.g. ``"backbone.features.13"``.
+        pretrained_from (str, optional): the timm architecture whose ImageNet weights
+            ``pretrained=True`` loads. Default: None (no pretrained weights).
+
+    Raises:
+        ValueError: ``name`` is not the function's name, is registered to another entrypoint
+            here, or is a timm model name with another entrypoint (a timm built-in).
+    """
+
+    def decorator(fn: _E) -> _E:
+        if getattr(fn, "__name__", None) != name:
+            raise ValueError(
+                f"`name` {name!r} must be the entrypoint's function name (timm registers a model "
+                f"under it), got {getattr(fn, '__name__', fn)!r}"
+            )
+        timm_fn = timm.models.model_entrypoint(name) if timm.is_model(name) else None
+        if timm_fn is not None and timm_fn is not fn:
+            raise ValueError(
+                f"classifier name {name!r} is already a timm model ({timm_fn.__module__}); "
+                "choose another name"
+            )
+        _CLASSIFIERS.add(name, _Entry(fn, gradcam_layer, pretrained_from))
+        if timm_fn is None:
+            timm.models.register_model(fn)
+        return fn
 
     return decorator
 
@@ -170,132 +217,117 @@ class FundusClassifier(nn.Module):
 
 
 def list_classifiers() -> list[str]:
-    """Names registered by this module (any other timm name works too).
+    """Names registered with :func:`register_classifier` (any other timm name works too).
 
     Returns:
         list[str]: sorted architecture names.
     """
-    return sorted(_REGISTRY)
+    return _CLASSIFIERS.names()
 
 
-def _feature_conv(model: nn.Module, index: int) -> nn.Conv2d:
-    conv = model.get_submodule(f"features.{index}")
-    if not isinstance(conv, nn.Conv2d):
-        raise TypeError(f"features.{index} of {type(model).__name__} is not a convolution")
-    return conv
+def _act_layer_class(kw: dict[str, Any]) -> None:
+    """Resolve a string ``act_layer`` in ``kw`` (``"relu"``) to its class, in place; the VGGs
+    defined here take an activation class, timm's own builders resolve names."""
+    if isinstance(kw.get("act_layer"), str):
+        try:
+            kw["act_layer"] = get_act_layer(kw["act_layer"])
+        except KeyError:
+            raise ValueError(f"unknown `act_layer` {kw['act_layer']!r}") from None
 
 
-def _stride2_stem(model: nn.Module) -> None:
-    """Give a timm VGG's first convolution stride 2 and update its ``feature_info`` strides."""
-    _feature_conv(model, 0).stride = (2, 2)
-    stages = cast(list[dict[str, Any]], model.feature_info)
-    for stage in stages:
-        stage["reduction"] = int(stage["reduction"]) * 2
+def _fundus_defaults(kwargs: dict[str, Any]) -> tuple[int, float]:
+    """Pop ``num_classes`` (default 1) and ``drop_rate`` (default 0.5), :func:`create_classifier`'s
+    defaults, from an entrypoint's ``kwargs``; resolve a string ``act_layer``."""
+    _act_layer_class(kwargs)
+    return int(kwargs.pop("num_classes", 1)), float(kwargs.pop("drop_rate", 0.5))
 
 
-@_register("vgg16_paper", gradcam="backbone.features.15", timm_name="vgg16")
-def _vgg16_paper(
-    weights_file: str | None, num_outputs: int, dropout: float, **kw: Any
-) -> nn.Module:
+@register_classifier("vgg16_paper", gradcam_layer="backbone.features.15", pretrained_from="vgg16")
+def vgg16_paper(pretrained: bool = False, **kwargs: Any) -> nn.Module:
+    """timm entrypoint of the paper's VGG-16 (module docstring): timm ``vgg16`` with a stride-2
+    first convolution and an unpadded first convolution of block 5.
+
+    Args:
+        pretrained (bool, optional): load timm's ``vgg16`` weights (``pretrained_cfg_overlay=
+            {"file": PATH}`` for a local file). Default: False.
+        **kwargs: :func:`timm.create_model` keywords; ``num_classes`` defaults to 1 and
+            ``drop_rate`` to 0.5.
+
+    Returns:
+        nn.Module: the backbone, input normalised ``(N, 3, 512, 512)``, output
+        ``(N, num_classes)``.
+    """
+    num_classes, drop_rate = _fundus_defaults(kwargs)
     model = timm.create_model(
-        "vgg16",
-        num_classes=num_outputs,
-        drop_rate=dropout,
-        **timm_pretrained_kwargs(weights_file),
-        **kw,
+        "vgg16", pretrained=pretrained, num_classes=num_classes, drop_rate=drop_rate, **kwargs
     )
-    _stride2_stem(model)
-    _feature_conv(model, 24).padding = (0, 0)
+    set_stride2_stem(model)
+    feature_conv(model, 24).padding = (0, 0)
+    no_inplace_relu(model)
     return model
 
 
-@_register("inception_v3", gradcam="backbone.Mixed_7a", timm_name="inception_v3")
-def _inception_v3(
-    weights_file: str | None, num_outputs: int, dropout: float, **kw: Any
-) -> nn.Module:
-    return timm.create_model(
-        "inception_v3",
-        num_classes=num_outputs,
-        drop_rate=dropout,
-        **timm_pretrained_kwargs(weights_file),
-        **kw,
-    )
+#: timm's own entrypoint, registered for its Grad-CAM layer (the paper's "Mixed 8") and weights.
+register_classifier(
+    "inception_v3", gradcam_layer="backbone.Mixed_7a", pretrained_from="inception_v3"
+)(timm.models.model_entrypoint("inception_v3"))
 
 
-def _init_vgg(model: nn.Module) -> None:
-    """timm's VGG initialisation (Kaiming for convolutions, N(0, 0.01) for linear layers,
-    batch norm as identity with fresh running statistics)."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0.0, 0.01)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            m.reset_parameters()
-
-
-def _compact_vgg(
+def _compact(
     cfg: Sequence[int | str],
-    num_outputs: int,
-    dropout: float,
+    pretrained: bool,
+    kwargs: dict[str, Any],
     *,
     stride2_stem: bool,
     norm_layer: type[nn.Module] | None,
-    **kw: Any,
 ) -> nn.Module:
-    """A timm ``VGG`` with ``cfg`` stages and a narrow fully convolutional head."""
-    # Built on the meta device so timm's 4096-wide head is never allocated, then replaced.
-    model = VGG(
-        list(cfg),
-        num_classes=num_outputs,
-        drop_rate=dropout,
-        norm_layer=norm_layer,
-        device="meta",
-        **kw,
+    """:func:`~captum_iterative.fundus._vgg.compact_vgg` from an entrypoint's ``pretrained`` and
+    ``kwargs`` (the compact VGGs have no pretrained weights)."""
+    if pretrained:
+        raise ValueError(
+            "the compact VGGs have no pretrained weights; create them with pretrained=False"
+        )
+    num_outputs, dropout = _fundus_defaults(kwargs)
+    kw = {key: value for key, value in kwargs.items() if key not in _TIMM_KEYWORDS}
+    model = compact_vgg(
+        cfg, num_outputs, dropout, stride2_stem=stride2_stem, norm_layer=norm_layer, **kw
     )
-    if stride2_stem:
-        _stride2_stem(model)
-    channels = model.num_features
-    model.pre_logits = ConvMlp(
-        channels,
-        VGG_TINY_HIDDEN,
-        1,
-        drop_rate=dropout,
-        act_layer=kw.get("act_layer", nn.ReLU),
-        device="meta",
-    )
-    model.head = ClassifierHead(VGG_TINY_HIDDEN, num_outputs, drop_rate=dropout, device="meta")
-    model.head_hidden_size = VGG_TINY_HIDDEN
-    model.to_empty(device="cpu")
-    _init_vgg(model)
+    no_inplace_relu(model)
     return model
 
 
-@_register("vgg_tiny", gradcam="backbone.features.7", timm_name=None)
-def _vgg_tiny(weights_file: str | None, num_outputs: int, dropout: float, **kw: Any) -> nn.Module:
-    return _compact_vgg(
-        VGG_TINY_CFG, num_outputs, dropout, stride2_stem=True, norm_layer=None, **kw
+@register_classifier("vgg_tiny", gradcam_layer="backbone.features.7")
+def vgg_tiny(pretrained: bool = False, **kwargs: Any) -> nn.Module:
+    """timm entrypoint of ``vgg_tiny`` (module docstring).
+
+    Args:
+        pretrained (bool, optional): must be False (no pretrained weights). Default: False.
+        **kwargs: :func:`timm.create_model` keywords; ``num_classes`` defaults to 1,
+            ``drop_rate`` to 0.5, others (``act_layer``, ...) go to :class:`timm.models.vgg.VGG`.
+
+    Returns:
+        nn.Module: the backbone, input normalised ``(N, 3, H, W)``, output ``(N, num_classes)``.
+    """
+    return _compact(VGG_TINY_CFG, pretrained, kwargs, stride2_stem=True, norm_layer=None)
+
+
+@register_classifier("vgg_small", gradcam_layer="backbone.features.13")
+def vgg_small(pretrained: bool = False, **kwargs: Any) -> nn.Module:
+    """timm entrypoint of ``vgg_small`` (module docstring); arguments and result as
+    :func:`vgg_tiny`'s."""
+    return _compact(
+        VGG_SMALL_CFG, pretrained, kwargs, stride2_stem=False, norm_layer=nn.BatchNorm2d
     )
 
 
-@_register("vgg_small", gradcam="backbone.features.13", timm_name=None)
-def _vgg_small(weights_file: str | None, num_outputs: int, dropout: float, **kw: Any) -> nn.Module:
-    return _compact_vgg(
-        VGG_SMALL_CFG, num_outputs, dropout, stride2_stem=False, norm_layer=nn.BatchNorm2d, **kw
+@register_classifier("vgg16_narrow", gradcam_layer="backbone.features.22")
+def vgg16_narrow(pretrained: bool = False, **kwargs: Any) -> nn.Module:
+    """timm entrypoint of ``vgg16_narrow`` (module docstring); arguments and result as
+    :func:`vgg_tiny`'s."""
+    model = _compact(
+        VGG16_NARROW_CFG, pretrained, kwargs, stride2_stem=True, norm_layer=nn.BatchNorm2d
     )
-
-
-@_register("vgg16_narrow", gradcam="backbone.features.22", timm_name=None)
-def _vgg16_narrow(
-    weights_file: str | None, num_outputs: int, dropout: float, **kw: Any
-) -> nn.Module:
-    model = _compact_vgg(
-        VGG16_NARROW_CFG, num_outputs, dropout, stride2_stem=True, norm_layer=nn.BatchNorm2d, **kw
-    )
-    _feature_conv(model, 34).padding = (0, 0)  # block 5's first convolution, as vgg16_paper's
+    feature_conv(model, 34).padding = (0, 0)  # block 5's first convolution, as vgg16_paper's
     return model
 
 
@@ -361,34 +393,32 @@ def create_classifier(
     if by_order and weights is None:
         raise ValueError("`weights_by_order=True` needs a weight file: pass `weights=PATH`")
     pretrained = pretrained or weights is not None
-    entry = _REGISTRY.get(name)
-    if entry is None and not timm.is_model(name):
+    if name in _CLASSIFIERS:
+        entry: _Entry | None = _CLASSIFIERS.get(name)
+    elif timm.is_model(name):
+        entry = None
+    else:
         raise ValueError(
-            f"unknown classifier `name` '{name}'; choose one of {list_classifiers()} "
-            "or a timm model name (timm.list_models())"
+            f"`name` must be one of {list_classifiers()} or a timm model name "
+            f"(timm.list_models()), got {name!r}"
         )
-    timm_name = entry.timm_name if entry is not None else name
-    if pretrained and timm_name is None:
+    weights_from = entry.pretrained_from if entry is not None else name
+    if pretrained and weights_from is None:
         raise ValueError(f"'{name}' has no pretrained weights; create it with pretrained=False")
-    weights_file = resolve_weights(timm_name, weights) if pretrained and timm_name else None
+    weights_file = resolve_weights(weights_from, weights) if pretrained and weights_from else None
     by_name = None if by_order else weights_file
-    if entry is not None and isinstance(kw.get("act_layer"), str):
-        # The registered VGGs take an activation class; timm's own builders resolve names.
-        try:
-            kw["act_layer"] = get_act_layer(kw["act_layer"])
-        except KeyError:
-            raise ValueError(f"unknown `act_layer` {kw['act_layer']!r}") from None
     if entry is not None:
-        backbone = entry.build(by_name, num_outputs, float(dropout), **kw)
+        _act_layer_class(kw)
+    backbone = timm.create_model(
+        name,
+        num_classes=num_outputs,
+        drop_rate=float(dropout),
+        **timm_pretrained_kwargs(by_name),
+        **kw,
+    )
+    if entry is not None:
         layer = entry.gradcam_layer
     else:
-        backbone = timm.create_model(
-            name,
-            num_classes=num_outputs,
-            drop_rate=float(dropout),
-            **timm_pretrained_kwargs(by_name),
-            **kw,
-        )
         layer = _middle_stage(backbone, prefix="backbone.")
     if by_order and weights_file is not None:
         load_state_dict_by_order(

@@ -14,14 +14,13 @@ from captum_iterative.inpaint.opencv import (
 )
 from captum_iterative.inpaint.pyramid import PyramidInpainter, push_pull_fill
 from captum_iterative.inpaint.registry import (
-    INPAINTERS,
     InpainterFactory,
     get_inpainter,
+    list_inpainters,
     register_inpainter,
 )
 
 __all__ = [
-    "INPAINTERS",
     "Inpainter",
     "InpainterFactory",
     "NavierStokesInpainter",
@@ -32,6 +31,7 @@ __all__ = [
     "dilate_masks",
     "disk",
     "get_inpainter",
+    "list_inpainters",
     "push_pull_fill",
     "register_inpainter",
     "to_uint8",

@@ -15,14 +15,13 @@ import csv
 import json
 from pathlib import Path
 
-from captum_iterative.experiments import METHODS as METHOD_SPECS
-from captum_iterative.experiments import TABLE_I
+from captum_iterative.experiments import TABLE_I, get_method
 from captum_iterative.fundus import DR_LESIONS
 
 #: Lesion types and the paper's Table I methods, in the order of the tables, with their labels.
 TYPES = DR_LESIONS
 METHODS = TABLE_I
-LABELS = {name: spec.label for name, spec in METHOD_SPECS.items()}
+LABELS = {name: get_method(name).label for name in TABLE_I}
 #: The paper's values where it reports them (Table II per lesion type, Table V averages).
 PAPER = {
     ("hemorrhages", "saliency"): (0.41, 0.50),

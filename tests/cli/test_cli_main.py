@@ -197,7 +197,7 @@ def test_bad_options(
         ([], "nothing to explain"),
         (["missing.png"], "input not found: missing.png"),
         (["notes.txt"], "unsupported image format '.txt'"),
-        (["--dataset", "nosuch", "--root", "."], "unknown dataset 'nosuch'"),
+        (["--dataset", "nosuch", "--root", "."], "`dataset` must be one of"),
         (["--dataset", "diaretdb1", "--root", "nowhere"], "--dataset diaretdb1"),
         (["x.png", "--arch", "vgg_tiny", "--threshold", "0"], "--arch needs --weights"),
         (["x.png", "--weights", "w.pt"], "--weights needs --arch"),

@@ -6,7 +6,16 @@ import pytest
 import torch
 from captum.attr import GuidedGradCam, IntegratedGradients, LayerGradCam, Saliency
 
-from captum_iterative.experiments import METHODS, TABLE_I, build_explainer, build_method
+from captum_iterative.experiments import (
+    TABLE_I,
+    MethodSpec,
+    build_explainer,
+    build_method,
+    get_method,
+    list_methods,
+    register_method,
+)
+from captum_iterative.experiments import methods as methods_module
 from captum_iterative.fundus.models import create_classifier, gradcam_layer
 
 
@@ -50,6 +59,33 @@ def test_explainers_run_and_use_the_method_reduction(model: torch.nn.Module) -> 
 def test_returned_kwargs_are_copies_and_unknown_names_fail(model: torch.nn.Module) -> None:
     _, kwargs, spec = build_method("integrated_gradients", model)
     kwargs["n_steps"] = 1
-    assert METHODS["integrated_gradients"].kwargs["n_steps"] == spec.kwargs["n_steps"] != 1
-    with pytest.raises(ValueError, match="unknown method"):
+    assert get_method("integrated_gradients").kwargs["n_steps"] == spec.kwargs["n_steps"] != 1
+    with pytest.raises(
+        ValueError,
+        match=r"`method` must be one of \['grad_cam', 'guided_backprop', 'guided_grad_cam', "
+        r"'integrated_gradients', 'saliency'\], got 'lime'",
+    ):
         build_method("lime", model)
+
+
+def test_list_is_sorted_and_a_spec_passes_through() -> None:
+    assert list_methods() == sorted(TABLE_I)
+    spec = get_method("saliency")
+    assert isinstance(spec, MethodSpec) and spec.label == "Saliency"
+    assert get_method(spec) is spec
+
+
+def test_register_a_method_and_refuse_a_taken_name(
+    model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(methods_module._METHODS, "_entries", dict(methods_module._METHODS._entries))
+
+    @register_method("plain_saliency", label="Sal.", channel_reduction="sum")
+    def plain_saliency(m: torch.nn.Module, layer: torch.nn.Module | None) -> Saliency:
+        return Saliency(m)
+
+    assert "plain_saliency" in list_methods() and list_methods() == sorted(list_methods())
+    built, kwargs, spec = build_method("plain_saliency", model)
+    assert isinstance(built, Saliency) and kwargs == {} and spec.channel_reduction == "sum"
+    with pytest.raises(ValueError, match="method name 'saliency' is already registered"):
+        register_method("saliency", label="Saliency")(plain_saliency)

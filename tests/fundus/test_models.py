@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,18 @@ from captum.attr import GuidedBackprop, LayerGradCam, Saliency
 from safetensors.torch import save_file
 from torch import nn
 
+from captum_iterative.fundus import models
 from captum_iterative.fundus.activations import replace_activations
 from captum_iterative.fundus.models import (
     FundusClassifier,
     create_classifier,
     gradcam_layer,
     list_classifiers,
+    register_classifier,
 )
+
+#: The architectures defined here (the fifth registered one, inception_v3, is timm's own).
+OURS = ("vgg16_narrow", "vgg16_paper", "vgg_small", "vgg_tiny")
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +55,95 @@ def test_registry_names() -> None:
         "vgg_small",
         "vgg_tiny",
     ]
+
+
+def test_our_names_are_timm_models_and_collide_with_no_timm_builtin() -> None:
+    builtin = {
+        name
+        for name in timm.list_models()
+        if timm.models.model_entrypoint(name).__module__.startswith("timm.")
+    }
+    assert not builtin & set(OURS)
+    assert "inception_v3" in builtin
+    for name in OURS:
+        assert name in timm.list_models()
+        assert timm.models.model_entrypoint(name) is getattr(models, name)
+
+
+@pytest.mark.parametrize(
+    ("name", "size"), [("vgg_tiny", 64), ("vgg_small", 64), ("vgg16_narrow", 128)]
+)
+def test_timm_create_model_builds_the_classifiers_backbone(name: str, size: int) -> None:
+    torch.manual_seed(0)
+    ours = create_classifier(name, num_outputs=2, dropout=0.3).eval()
+    torch.manual_seed(0)
+    theirs = timm.create_model(name, num_classes=2, drop_rate=0.3).eval()
+    assert str(theirs) == str(ours.backbone)
+    mine, other = ours.backbone.state_dict(), theirs.state_dict()
+    assert mine.keys() == other.keys()
+    assert all(torch.equal(mine[key], other[key]) for key in mine)
+    x = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.equal(ours(x), theirs(ours.normalize(x)))
+    # timm's defaults are the classifier's: one output, dropout 0.5.
+    torch.manual_seed(0)
+    default = timm.create_model(name).eval()
+    torch.manual_seed(0)
+    assert str(default) == str(create_classifier(name).backbone)
+
+
+def test_timm_create_model_builds_the_papers_vgg16(vgg16: FundusClassifier) -> None:
+    theirs = timm.create_model("vgg16_paper", device="meta")
+    assert str(theirs) == str(vgg16.backbone)
+    assert [s["reduction"] for s in theirs.feature_info] == [2, 4, 8, 16, 32, 64]
+
+
+def test_compact_vggs_have_no_pretrained_weights() -> None:
+    with pytest.raises(ValueError, match="no pretrained weights"):
+        timm.create_model("vgg_tiny", pretrained=True)
+
+
+def test_register_classifier_refuses_taken_and_mismatched_names() -> None:
+    with pytest.raises(ValueError, match="classifier name 'vgg_tiny' is already registered"):
+        register_classifier("vgg_tiny", gradcam_layer="backbone.features.1")(models.vgg_tiny)
+    with pytest.raises(ValueError, match="classifier name 'resnet18' is already a timm model"):
+
+        def resnet18(pretrained: bool = False, **kwargs: object) -> nn.Module:
+            return models.vgg_tiny(**kwargs)
+
+        register_classifier("resnet18", gradcam_layer="backbone.features.7")(resnet18)
+    with pytest.raises(ValueError, match="function name"):
+        register_classifier("vgg_mini", gradcam_layer="backbone.features.7")(models.vgg_tiny)
+    assert "vgg_mini" not in list_classifiers() and not timm.is_model("vgg_mini")
+    # The same entrypoint again is no change.
+    register_classifier("vgg_tiny", gradcam_layer="backbone.features.7")(models.vgg_tiny)
+
+
+@pytest.fixture()
+def scratch_classifier(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A name free for the test, unregistered here and from timm afterwards."""
+    from timm.models import _registry as timm_registry
+
+    name = "vgg_scratch"
+    monkeypatch.setattr(models._CLASSIFIERS, "_entries", dict(models._CLASSIFIERS._entries))
+    yield name
+    # timm has no public unregister; these are the entries register_model adds.
+    timm_registry._clear_model_entries(name)
+    timm_registry._model_entrypoints.pop(name, None)
+
+
+def test_a_registered_classifier_is_a_timm_model_with_its_gradcam_layer(
+    scratch_classifier: str,
+) -> None:
+    def vgg_scratch(pretrained: bool = False, **kwargs: object) -> nn.Module:
+        return models.vgg_tiny(pretrained, **kwargs)
+
+    register_classifier(scratch_classifier, gradcam_layer="backbone.features.4")(vgg_scratch)
+    assert scratch_classifier in list_classifiers() and timm.is_model(scratch_classifier)
+    model = create_classifier(scratch_classifier)
+    assert isinstance(model, FundusClassifier) and model.arch == scratch_classifier
+    assert gradcam_layer(model) is model.backbone.features[4]
+    assert type(timm.create_model(scratch_classifier)) is type(model.backbone)
 
 
 def test_vgg16_paper_surgery(vgg16: FundusClassifier) -> None:
@@ -320,7 +415,12 @@ def test_num_outputs() -> None:
 
 
 def test_bad_name_lists_choices() -> None:
-    with pytest.raises(ValueError, match=r"vgg16_paper.*vgg_tiny|timm.list_models"):
+    with pytest.raises(
+        ValueError,
+        match=r"`name` must be one of \['inception_v3', 'vgg16_narrow', 'vgg16_paper', "
+        r"'vgg_small', 'vgg_tiny'\] or a timm model name \(timm.list_models\(\)\), "
+        r"got 'no_such_net'",
+    ):
         create_classifier("no_such_net")
 
 

@@ -1,7 +1,7 @@
 """Loaders for public colour fundus datasets, each yielding :class:`FundusSample` records.
 
 One module per loader (``diaretdb1``, ``idrid``, ``eyepacs``, ``aptos``, ``dr600``, ``eophtha``,
-``folder``); ``base`` holds the base class, the registry (:func:`open_dataset`) and
+``folder``); ``base`` holds the base class, the registry (:func:`get_dataset`) and
 :func:`dataset_root`, ``split`` the grouped split. Importing this package imports every loader
 module, so that their ``register_dataset`` decorators run (as timm's ``models/__init__.py``).
 
@@ -32,8 +32,8 @@ from captum_iterative.fundus.datasets.base import (
     FundusDataset,
     Transform,
     dataset_root,
+    get_dataset,
     list_datasets,
-    open_dataset,
     register_dataset,
     root_variable,
 )
@@ -58,9 +58,9 @@ __all__ = [
     "ImageMaskFolder",
     "Transform",
     "dataset_root",
+    "get_dataset",
     "grouped_split",
     "list_datasets",
-    "open_dataset",
     "register_dataset",
     "root_variable",
 ]

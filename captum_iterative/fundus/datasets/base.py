@@ -3,7 +3,8 @@
 Every loader is a ``torch.utils.data.Dataset`` of
 :class:`~captum_iterative.fundus.types.FundusSample`, registered by name with
 :func:`register_dataset` (together with the environment variable holding its folder);
-:func:`open_dataset` opens one by name and :func:`dataset_root` finds its folder.
+:func:`get_dataset` opens one by name, :func:`list_datasets` lists the names and
+:func:`dataset_root` finds a dataset's folder.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from torch.utils.data import Dataset
 
+from captum_iterative._registry import Registry
 from captum_iterative.fundus.datasets._read import image_fov, read_lesion_masks
 from captum_iterative.fundus.types import FundusSample
 from captum_iterative.io import PathLike, read_image
@@ -23,8 +25,8 @@ __all__ = [
     "FundusDataset",
     "Transform",
     "dataset_root",
+    "get_dataset",
     "list_datasets",
-    "open_dataset",
     "register_dataset",
     "root_variable",
 ]
@@ -77,59 +79,59 @@ class FundusDataset(Dataset[Any]):
         return f"{type(self).__name__}({len(self)} images, transform={self.transform!r})"
 
 
-_REGISTRY: dict[str, Callable[..., FundusDataset]] = {}
+#: Loader classes by name (lower case; names are case-insensitive).
+_DATASETS: Registry[Callable[..., FundusDataset]] = Registry(
+    "dataset", "dataset", case_sensitive=False
+)
 #: Registered name -> environment variable holding the dataset's folder.
 _ROOT_ENV: dict[str, str] = {}
+_D = TypeVar("_D", bound=type[FundusDataset])
 
 
-def register_dataset(
-    *names: str, root_env: str | None = None
-) -> Callable[[type[FundusDataset]], type[FundusDataset]]:
-    """Class decorator adding a loader to :func:`open_dataset` under ``names``.
+def register_dataset(name: str, *aliases: str, root_env: str | None = None) -> Callable[[_D], _D]:
+    """Class decorator adding a loader under ``name`` (and ``aliases``):
+    ``@register_dataset("diaretdb1", root_env="DIARETDB1_ROOT")``.
 
     Args:
-        *names (str): the names (case-insensitive).
+        name (str): the name (case-insensitive).
+        *aliases (str): other names of the same loader.
         root_env (str, optional): the environment variable that holds the dataset's folder
             (:func:`dataset_root`). Default: None (``<NAME>_ROOT``).
+
+    Raises:
+        ValueError: a name already holds another loader.
     """
 
-    def add(cls: type[FundusDataset]) -> type[FundusDataset]:
-        for name in names:
-            key = name.lower()
-            if key in _REGISTRY and _REGISTRY[key] is not cls:
-                raise ValueError(f"dataset name {name!r} is already registered")
-            _REGISTRY[key] = cls
+    def add(cls: _D) -> _D:
+        for each in (name, *aliases):
+            _DATASETS.add(each, cls)
             if root_env is not None:
-                _ROOT_ENV[key] = root_env
+                _ROOT_ENV[each.lower()] = root_env
         return cls
 
     return add
 
 
 def list_datasets() -> list[str]:
-    """Names accepted by :func:`open_dataset`, sorted."""
-    return sorted(_REGISTRY)
+    """Names accepted by :func:`get_dataset` (aliases included, lower case), sorted."""
+    return _DATASETS.names()
 
 
-def open_dataset(name: str, root: PathLike, **kwargs: Any) -> FundusDataset:
-    """Open a dataset by name (case-insensitive), e.g. ``open_dataset("diaretdb1", root)``.
+def get_dataset(name: str, root: PathLike, **options: Any) -> FundusDataset:
+    """Open a dataset by name (case-insensitive), e.g. ``get_dataset("diaretdb1", root)``.
 
     Args:
         name (str): one of :func:`list_datasets`.
         root (str or Path): the dataset's folder (for ``"folder"``: the images folder).
-        **kwargs: passed to the loader class.
+        **options: passed to the loader class (e.g. ``split="test"``).
 
     Returns:
         FundusDataset: the loader.
 
     Raises:
-        ValueError: for an unknown name.
+        ValueError: an unknown name (the message lists the known ones).
     """
-    try:
-        cls = _REGISTRY[name.lower()]
-    except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; known: {list_datasets()}") from None
-    return cls(root, **kwargs)
+    return _DATASETS.get(name)(root, **options)
 
 
 def root_variable(name: str) -> str:

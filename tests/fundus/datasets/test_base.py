@@ -11,24 +11,49 @@ from captum_iterative.fundus.datasets import (
     DiaretDB1,
     FundusDataset,
     ImageMaskFolder,
+    base,
     dataset_root,
+    get_dataset,
     list_datasets,
-    open_dataset,
+    register_dataset,
     root_variable,
 )
 
 
-def test_open_dataset_registry(tmp_path: Path, make_fundus: FundusFactory) -> None:
+def test_get_dataset_registry(tmp_path: Path, make_fundus: FundusFactory) -> None:
     assert {"aptos2019", "diaretdb1", "dr600", "e-ophtha", "eyepacs", "folder", "idrid"} <= set(
         list_datasets()
     )
+    assert list_datasets() == sorted(list_datasets())
     root = write_diaretdb1(tmp_path / "ddb1", make_fundus)
-    data = open_dataset("DiaretDB1", root, split="train")
+    data = get_dataset("DiaretDB1", root, split="train")
     assert isinstance(data, DiaretDB1) and isinstance(data, FundusDataset) and len(data) == 1
-    folder = open_dataset("folder", write_folder(tmp_path / "f", make_fundus) / "images")
+    folder = get_dataset("folder", write_folder(tmp_path / "f", make_fundus) / "images")
     assert isinstance(folder, ImageMaskFolder)
-    with pytest.raises(ValueError, match="unknown dataset 'messidor'"):
-        open_dataset("messidor", root)
+    with pytest.raises(
+        ValueError, match=r"`dataset` must be one of \['aptos', 'aptos2019', .*\], got 'messidor'"
+    ):
+        get_dataset("messidor", root)
+
+
+def test_register_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(base._DATASETS, "_entries", dict(base._DATASETS._entries))
+    monkeypatch.setattr(base, "_ROOT_ENV", dict(base._ROOT_ENV))
+
+    @register_dataset("Messidor", "messidor-2", root_env="MESSIDOR_DIR")
+    class Messidor(FundusDataset):
+        def __init__(self, root: Path, transform: object = None) -> None:
+            super().__init__()
+            self.root = root
+
+    assert {"messidor", "messidor-2"} <= set(list_datasets())
+    assert list_datasets() == sorted(list_datasets())
+    opened = get_dataset("MESSIDOR-2", tmp_path)
+    assert isinstance(opened, Messidor) and opened.root == tmp_path
+    assert root_variable("messidor") == "MESSIDOR_DIR"
+    assert register_dataset("messidor")(Messidor) is Messidor  # the same class again: no change
+    with pytest.raises(ValueError, match="dataset name 'DiaretDB1' is already registered"):
+        register_dataset("DiaretDB1")(Messidor)
 
 
 def test_dataset_root_from_the_argument_or_the_registered_variable(

@@ -20,8 +20,8 @@ from PIL import Image
 
 from captum_iterative.fundus.datasets import (
     DR600,
+    get_dataset,
     grouped_split,
-    open_dataset,
 )
 from captum_iterative.fundus.preprocess import fov_mask
 
@@ -87,8 +87,8 @@ def test_dr600_aded_and_conflict_options(tmp_path: Path, make_dr600: DR600Factor
     assert kept.grades[-4:] == [2, 2, 3, 3] and len(kept) == 25
     np.testing.assert_array_equal(kept[21].image, kept[23].image)
     assert len(DR600(tmp_path, aded="referable", drop_conflicts=False)) == 28
-    assert isinstance(open_dataset("dr-image-dataset", tmp_path), DR600)
-    assert len(open_dataset("DR600", tmp_path, aded="referable")) == 24
+    assert isinstance(get_dataset("dr-image-dataset", tmp_path), DR600)
+    assert len(get_dataset("DR600", tmp_path, aded="referable")) == 24
     with pytest.raises(ValueError, match="aded"):
         DR600(tmp_path, aded="grade4")  # type: ignore[arg-type]
 
