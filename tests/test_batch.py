@@ -143,6 +143,8 @@ def test_select_slices_per_image_entries_like_indexing_each(
         assert got_target is None
     elif target_kind == "int":
         assert got_target == 4
+    elif target_kind == "tensor" and n == 1:  # a one-element tensor is read once as an int
+        assert got_target == targets[0] and type(got_target) is int
     elif target_kind == "tuples":
         assert got_target == [(targets[i], 0) for i in rows]
     else:

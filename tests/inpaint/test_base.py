@@ -212,3 +212,51 @@ def test_the_base_class_is_abstract_and_repr_shows_public_settings() -> None:
         Inpainter()  # type: ignore[abstract]
     assert repr(ConstantFill(0.5, dilation=2)) == "ConstantFill(dilation=2, value=0.5)"
     assert repr(PyramidInpainter()).startswith("PyramidInpainter(")
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "name"),
+    [
+        (
+            lambda f: f(torch.rand(3, 8, 8), torch.zeros(1, 1, 8, 8, dtype=torch.bool)),
+            ValueError,
+            "images",
+        ),
+        (
+            lambda f: f(
+                torch.zeros(1, 3, 8, 8, dtype=torch.uint8),
+                torch.zeros(1, 1, 8, 8, dtype=torch.bool),
+            ),
+            TypeError,
+            "images",
+        ),
+        (lambda f: f(torch.rand(1, 3, 8, 8), torch.zeros(1, 1, 8, 8)), TypeError, "masks"),
+        (
+            lambda f: f(torch.rand(2, 3, 8, 8), torch.zeros(2, 1, 8, 9, dtype=torch.bool)),
+            ValueError,
+            "masks",
+        ),
+        (
+            lambda f: f(torch.rand(2, 3, 8, 8), torch.zeros(3, 1, 8, 8, dtype=torch.bool)),
+            ValueError,
+            "masks",
+        ),
+        (
+            lambda f: f(torch.rand(2, 3, 8, 8), torch.zeros(2, 3, 8, 8, dtype=torch.bool)),
+            ValueError,
+            "masks",
+        ),
+        (
+            lambda f: f(
+                torch.rand(1, 3, 8, 8),
+                torch.zeros(1, 1, 8, 8, dtype=torch.bool),
+                torch.ones(1, 1, 4, 4, dtype=torch.bool),
+            ),
+            ValueError,
+            "valid",
+        ),
+    ],
+)
+def test_bad_input_names_the_argument(call, error: type, name: str) -> None:
+    with pytest.raises(error, match=name):
+        call(NavierStokesInpainter())
