@@ -7,7 +7,7 @@ import os
 import cv2
 import pytest
 import torch
-from helpers import BlobScore
+from _helpers.core import BlobScore
 from hypothesis import settings
 from skimage.data import retina
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _helpers.core import BlobScore, blob_image
 from captum.attr import LayerActivation, NoiseTunnel, Saliency
-from helpers import BlobScore, blob_image
 
 from captum_iterative import IterativeAugmentation
 from captum_iterative.attribution import (

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import timm
 import torch
+from _helpers.core import BlobScore, MeanScore, blob_batch, blob_image
 from captum.attr import GuidedBackprop, IntegratedGradients, LayerGradCam, Saliency
-from helpers import BlobScore, MeanScore, blob_batch, blob_image
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from skimage.filters import threshold_otsu

@@ -8,6 +8,7 @@ import inspect
 import pytest
 import timm
 import torch
+from _helpers.core import BlobScore, blob_image
 from captum.attr import (
     GuidedBackprop,
     LayerActivation,
@@ -16,7 +17,6 @@ from captum.attr import (
     NoiseTunnel,
     Saliency,
 )
-from helpers import BlobScore, blob_image
 from torch import nn
 
 from captum_iterative import IterativeAugmentation, reduce_attribution

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import torch
+from _helpers.core import BlobScore, blob_image
 from captum.attr import GuidedBackprop, IntegratedGradients, Saliency
-from helpers import BlobScore, blob_image
 from torch import nn
 
 from captum_iterative import IterativeAugmentation

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from _helpers.core import VOLUME_CELLS, BlobScore3d, blob_volume
 from captum.attr import LayerGradCam, Saliency
-from helpers import VOLUME_CELLS, BlobScore3d, blob_volume
 from skimage.filters import threshold_otsu
 
 from captum_iterative import IterativeAugmentation, PyramidInpainter, binarize_otsu

@@ -9,8 +9,8 @@ import warnings
 
 import pytest
 import torch
+from _helpers.core import INTENSITIES, BlobScore, MeanScore, blob_batch
 from captum.attr import Saliency
-from helpers import INTENSITIES, BlobScore, MeanScore, blob_batch
 from torch import nn
 
 from captum_iterative import AugmentationWarning, IterativeAugmentation

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from _helpers.core import BlobScore
 from captum.attr import GuidedBackprop, Saliency
-from helpers import BlobScore
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn

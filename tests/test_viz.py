@@ -9,8 +9,8 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 import torch
+from _helpers.core import BlobScore, blob_image
 from captum.attr import Saliency
-from helpers import BlobScore, blob_image
 
 from captum_iterative import AugmentationResult, IterativeAugmentation
 from captum_iterative.viz import (

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import (
+from _helpers.cli import (
     SIZE,
     save_weights,
     write_fundus_images,

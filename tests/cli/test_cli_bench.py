@@ -7,7 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_one_line_error, run_cli
+from _helpers.cli import assert_one_line_error, run_cli
 
 
 def test_bench_runs_scripts_with_passed_arguments(

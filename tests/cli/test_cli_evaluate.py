@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cli_helpers import FAST, SIZE, arch_args, assert_one_line_error, run_cli, write_fundus_images
+from _helpers.cli import FAST, SIZE, arch_args, assert_one_line_error, run_cli, write_fundus_images
 from PIL import Image
 
 from captum_iterative.experiments import load_explanation

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from cli_helpers import FAST, SIZE, arch_args, draw_fundus, run_cli, write_fundus_images
+from _helpers.cli import FAST, SIZE, arch_args, draw_fundus, run_cli, write_fundus_images
 from PIL import Image
 
 from captum_iterative.cli import MANIFEST, OUTPUT_MARKER

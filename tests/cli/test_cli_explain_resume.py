@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from cli_helpers import (
+from _helpers.cli import (
     FAST,
     arch_args,
     assert_one_line_error,

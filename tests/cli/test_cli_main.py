@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_helpers import (
+from _helpers.cli import (
     FAST,
     arch_args,
     assert_one_line_error,

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from cli_helpers import (
+from _helpers.cli import (
     FAST,
     arch_args,
     assert_one_line_error,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import save_weights, write_fundus_images
+from _helpers.cli import save_weights, write_fundus_images
 
 from captum_iterative.cli import MANIFEST, OUTPUT_MARKER, TORCHRUN_ENV
 

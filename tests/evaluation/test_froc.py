@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from froc_helpers import canvas
+from _helpers.froc import canvas
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays

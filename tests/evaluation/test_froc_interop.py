@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _helpers.core import BlobScore, blob_image
 from captum.attr import Saliency
-from helpers import BlobScore, blob_image
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from skimage.measure import label

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from froc_helpers import canvas
+from _helpers.froc import canvas
 
 from captum_iterative.evaluation import (
     froc,

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _helpers.core import BlobScore, blob_image
 from captum.attr import Saliency
-from helpers import BlobScore, blob_image
 
 from captum_iterative import IterativeAugmentation
 from captum_iterative.experiments import (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from _helpers.core import BlobScore, blob_image
 from captum.attr import Saliency
-from helpers import BlobScore, blob_image
 
 from captum_iterative import IterativeAugmentation
 from captum_iterative.experiments import explain_batch, input_key

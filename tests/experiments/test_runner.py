@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
+from _helpers.experiments import sample
 
 from captum_iterative import IterativeAugmentation
 from captum_iterative.evaluation import froc, scale_radius
@@ -22,26 +22,8 @@ from captum_iterative.experiments import (
     run_localization,
 )
 from captum_iterative.fundus.models import create_classifier
-from captum_iterative.fundus.types import FundusSample
 
 SIZE = 64
-
-
-def sample(seed: int, native: int = 128) -> FundusSample:
-    """A disc-shaped 'fundus' at native resolution with dark dots (lesions) on it."""
-    rng = np.random.default_rng(seed)
-    image = np.zeros((native, native + 16, 3), np.uint8)
-    fov = np.zeros(image.shape[:2], np.uint8)
-    cv2.circle(fov, (native // 2 + 8, native // 2), native // 2 - 4, 1, -1)
-    texture = (rng.random(image.shape) * 40 + np.array([150, 70, 30])).astype(np.uint8)
-    image[fov > 0] = texture[fov > 0]
-    dots = np.zeros(image.shape[:2], np.uint8)
-    for _ in range(4):
-        y, x = rng.integers(native // 3, 2 * native // 3, 2)
-        cv2.circle(dots, (int(x) + 8, int(y)), int(rng.integers(1, 3)), 1, -1)
-    image[dots > 0] = (60, 10, 10)
-    masks = {"hemorrhages": dots > 0, "hard_exudates": np.zeros_like(dots, dtype=bool)}
-    return FundusSample(image, 2, masks, fov > 0, f"img{seed}")
 
 
 @pytest.fixture(scope="module")
@@ -187,26 +169,6 @@ def test_only_referable_images_are_explained(tmp_path: Path, model) -> None:
         progress=False,
     )
     assert report.referable == ["img0", "img1"]
-
-
-def test_lesions_are_labelled_at_native_resolution() -> None:
-    base = sample(0, native=256)
-    mask = np.zeros(base.fov.shape, dtype=bool)
-    mask[100, 100] = mask[100, 102] = True  # two 1-px lesions 2 px apart: one pixel apart at 64
-    mask[150, 90:93] = True
-    data = [FundusSample(base.image, 2, {"microaneurysms": mask}, base.fov, "x")]
-    prepared = prepare_images(data, SIZE, progress=False)[0]
-    assert prepared.native_lesions == {"microaneurysms": 3}
-    kept = np.unique(prepared.masks["microaneurysms"][prepared.masks["microaneurysms"] > 0])
-    assert kept.size + prepared.lost_lesions["microaneurysms"] == 3
-    assert prepared.image.shape == (3, SIZE, SIZE) and prepared.fov.shape == (SIZE, SIZE)
-
-
-def test_bad_config_names_the_argument() -> None:
-    with pytest.raises(ValueError, match="methods"):
-        ExperimentConfig(methods=("lime",))
-    with pytest.raises(ValueError, match="inpainter"):
-        ExperimentConfig(inpainter="patchmatch")
 
 
 def test_captum_warnings_are_shown_once_per_run(tmp_path: Path, model, recwarn) -> None:

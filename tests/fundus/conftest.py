@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
-from train_helpers import train_run
+from _helpers.train import train_run
 
 FundusFactory = Callable[..., np.ndarray]
 
@@ -153,6 +153,6 @@ def make_dr600() -> Callable[..., dict[str, np.ndarray]]:
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
-    """A vgg_tiny trained for two epochs on the toy set of ``train_helpers`` (read-only)."""
+    """A vgg_tiny trained for two epochs on the toy set of ``_helpers.train`` (read-only)."""
     out = tmp_path_factory.mktemp("run") / "model.pt"
     return out, train_run(out, epochs=2)

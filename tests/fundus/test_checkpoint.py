@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from train_helpers import SIZE, VAL_GRADES, val_images
+from _helpers.train import SIZE, VAL_GRADES, val_images
 
 from captum_iterative.fundus.checkpoint import (
     load_classifier,

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _helpers.train import SIZE, VAL_GRADES, DotsDataset, val_images
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score, roc_auc_score, roc_curve
 from torch.utils.data import Dataset
-from train_helpers import SIZE, VAL_GRADES, DotsDataset, val_images
 
 from captum_iterative.fundus.checkpoint import load_classifier
 from captum_iterative.fundus.classifier_eval import (

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from train_helpers import SIZE, train_run
+from _helpers.train import SIZE, train_run
 
 from captum_iterative.fundus.checkpoint import load_classifier
 from captum_iterative.fundus.init_weights import InitWeights

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from _helpers.train import train_run
 from hypothesis import given
 from hypothesis import strategies as st
-from train_helpers import train_run
 
 from captum_iterative.fundus.losses import AllThresholdLoss, get_grade_loss
 

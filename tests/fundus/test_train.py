@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _helpers.train import SIZE, TRAIN_GRADES, VAL_GRADES, DotsDataset, train_run, val_images
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils.data import WeightedRandomSampler
-from train_helpers import SIZE, TRAIN_GRADES, VAL_GRADES, DotsDataset, train_run, val_images
 
 from captum_iterative.fundus.checkpoint import load_classifier
 from captum_iterative.fundus.init_weights import InitWeights

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import usage_error_of
+from _helpers.core import usage_error_of
 
 from captum_iterative.fundus._train_cli import main
 from captum_iterative.fundus.checkpoint import load_classifier

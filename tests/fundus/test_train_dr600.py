@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import timm
 import torch
-from helpers import usage_error_of
+from _helpers.core import usage_error_of
 from torch import nn
 
 from captum_iterative.fundus._train_cli import main

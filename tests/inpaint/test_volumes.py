@@ -7,18 +7,13 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import ndimage
-from skimage.morphology import ball as skimage_ball
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from captum_iterative.inpaint import (
-    NavierStokesInpainter,
     PyramidInpainter,
-    TeleaInpainter,
     dilate_masks,
     push_pull_fill,
 )
-from captum_iterative.inpaint.base import ball
 from captum_iterative.inpaint.pyramid import _relax
 
 
@@ -127,16 +122,6 @@ def test_same_operations_whatever_the_mask_and_no_host_reads() -> None:
     assert not any("nonzero" in op or "_local_scalar" in op for op in runs[0])
 
 
-@pytest.mark.parametrize("radius", [1, 2, 3])
-def test_dilation_of_volumes_matches_scipy_with_a_ball(radius: int) -> None:
-    masks = torch.rand(2, 1, 9, 10, 11) > 0.93
-    assert torch.equal(ball(radius).bool(), torch.from_numpy(skimage_ball(radius).astype(bool)))
-    out = dilate_masks(masks, radius)
-    for i in range(2):
-        expected = ndimage.binary_dilation(masks[i, 0].numpy(), structure=skimage_ball(radius))
-        assert torch.equal(out[i, 0], torch.from_numpy(expected))
-
-
 def test_pyramid_dilation_grows_the_masks_of_volumes() -> None:
     images, _ = _case(n=1, seed=4)
     masks = torch.zeros(1, 1, 9, 12, 10, dtype=torch.bool)
@@ -145,13 +130,6 @@ def test_pyramid_dilation_grows_the_masks_of_volumes() -> None:
     changed = (out != images).any(dim=1, keepdim=True)
     assert torch.equal(changed, dilate_masks(masks, 1) & changed)
     assert changed[0, 0, 4, 6, 5] and changed[0, 0, 3, 6, 5]
-
-
-@pytest.mark.parametrize("inpainter", [NavierStokesInpainter(), TeleaInpainter()])
-def test_opencv_inpainters_refuse_volumes(inpainter) -> None:
-    images, masks = _case(n=1)
-    with pytest.raises(ValueError, match=r"fills 2-D images.*use PyramidInpainter"):
-        inpainter(images, masks)
 
 
 def test_volume_masks_must_match_the_volume() -> None:

@@ -8,8 +8,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from _helpers.core import BlobScore, blob_image
 from captum.attr import IntegratedGradients, LayerGradCam, Saliency
-from helpers import BlobScore, blob_image
 from torch import nn
 
 from captum_iterative import AugmentationWarning, IterativeAugmentation

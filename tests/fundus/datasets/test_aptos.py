@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dataset_replicas import (
+from _helpers.dataset_replicas import (
     FundusFactory,
     check_sample,
     fundus_image,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dataset_replicas import FundusFactory, write_diaretdb1, write_folder
+from _helpers.dataset_replicas import FundusFactory, write_diaretdb1, write_folder
 
 from captum_iterative.fundus.datasets import (
     DiaretDB1,

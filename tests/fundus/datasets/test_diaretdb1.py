@@ -12,7 +12,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from dataset_replicas import HEIGHT, WIDTH, FundusFactory, check_sample, write_diaretdb1, write_text
+from _helpers.dataset_replicas import (
+    HEIGHT,
+    WIDTH,
+    FundusFactory,
+    check_sample,
+    write_diaretdb1,
+    write_text,
+)
 from PIL import Image
 
 from captum_iterative.fundus.datasets import (

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dataset_replicas import check_sample
+from _helpers.dataset_replicas import check_sample
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dataset_replicas import (
+from _helpers.dataset_replicas import (
     HEIGHT,
     WIDTH,
     FundusFactory,

@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dataset_replicas import FundusFactory, check_sample, fundus_image, write_rgb, write_text
+from _helpers.dataset_replicas import (
+    FundusFactory,
+    check_sample,
+    fundus_image,
+    write_rgb,
+    write_text,
+)
 
 from captum_iterative.fundus.datasets import (
     EyePACS,

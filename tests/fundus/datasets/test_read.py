@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dataset_replicas import FundusFactory, write_folder, write_gray, write_rgb
+from _helpers.dataset_replicas import FundusFactory, write_folder, write_gray, write_rgb
 
 from captum_iterative.fundus.datasets import (
     ImageMaskFolder,

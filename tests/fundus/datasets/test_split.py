@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dataset_replicas import FundusFactory, write_aptos_copy
+from _helpers.dataset_replicas import FundusFactory, write_aptos_copy
 
 from captum_iterative.fundus.datasets import (
     APTOS2019,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from preprocess_helpers import FundusFactory, to_batch
+from _helpers.preprocess import FundusFactory, to_batch
 
 from captum_iterative.fundus.preprocess import (
     fov_mask,

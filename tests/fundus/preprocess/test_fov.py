@@ -9,9 +9,9 @@ import scipy.ndimage as ndi
 import skimage.color
 import skimage.measure
 import torch
+from _helpers.preprocess import FundusFactory, disc
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from preprocess_helpers import FundusFactory, disc
 
 from captum_iterative.fundus.preprocess import (
     crop,

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 import torch
+from _helpers.preprocess import FAST, FundusFactory, disc
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from preprocess_helpers import FAST, FundusFactory, disc
 
 from captum_iterative.fundus.preprocess import (
     estimate_radius,

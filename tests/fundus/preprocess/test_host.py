@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from _helpers.preprocess import FAST, FundusFactory, disc, to_batch
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from preprocess_helpers import FAST, FundusFactory, disc, to_batch
 
 from captum_iterative.fundus.preprocess import (
     PreprocessedFundus,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from _helpers.preprocess import FAST, FundusFactory
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from preprocess_helpers import FAST, FundusFactory
 
 from captum_iterative.fundus.preprocess import (
     resize_image,

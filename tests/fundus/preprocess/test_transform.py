@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from preprocess_helpers import FundusFactory, disc
+from _helpers.preprocess import FundusFactory, disc
 
 from captum_iterative.fundus.preprocess import (
     FundusTransform,

@@ -1,4 +1,5 @@
-"""Test helpers shared across the suite (importable because pytest puts tests/ on sys.path)."""
+"""Toy score models and blob images shared across the suite (``_helpers.core``; importable
+because pytest puts tests/ on sys.path)."""
 
 from __future__ import annotations
 
