@@ -23,8 +23,12 @@ def patch_window(
     """
     ext = math.ceil(extent) + 1
     x, y = round(center[0]), round(center[1])
-    x0, x1 = max(0, x - ext), min(size, x + ext + 1)
-    y0, y1 = max(0, y - ext), min(size, y + ext + 1)
+    # A centre beyond the window's reach outside the image gives an empty window (x1 = x0),
+    # not a negative slice stop, which would select pixels from the far side.
+    x0 = max(0, x - ext)
+    x1 = max(x0, min(size, x + ext + 1))
+    y0 = max(0, y - ext)
+    y1 = max(y0, min(size, y + ext + 1))
     dx = np.arange(x0, x1, dtype=np.float32) - np.float32(center[0])
     dy = np.arange(y0, y1, dtype=np.float32) - np.float32(center[1])
     return slice(y0, y1), slice(x0, x1), dx[None, :], dy[:, None]

@@ -52,12 +52,10 @@ def test_the_window_is_every_pixel_near_the_centre_inside_the_image(
     np.testing.assert_array_equal(dy[:, 0], np.float32(expected_rows) - np.float32(y))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a centre further outside the image than the window reaches gives a negative slice "
-    "stop (slice(0, -8)), which selects pixels, while dx is empty; unused by the painters, "
-    "whose centres lie in the field of view",
-)
-def test_a_window_wholly_outside_the_image_is_empty() -> None:
-    _, cols, dx, _ = patch_window(64, (-10.0, 5.0), 0.0)
-    assert len(range(64)[cols]) == dx.shape[1] == 0
+@pytest.mark.parametrize("center", [(-10.0, 5.0), (5.0, -10.0), (80.0, 5.0), (5.0, 80.0)])
+def test_a_window_wholly_outside_the_image_is_empty(center: tuple[float, float]) -> None:
+    # Before the fix a centre at x = -10 gave slice(0, -8): 56 columns against an empty dx.
+    rows, cols, dx, dy = patch_window(64, center, 0.0)
+    assert len(range(64)[rows]) == dy.shape[0]
+    assert len(range(64)[cols]) == dx.shape[1]
+    assert len(range(64)[rows]) * len(range(64)[cols]) == 0
