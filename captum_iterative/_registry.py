@@ -86,6 +86,22 @@ class Registry(Generic[T]):
             )
         return entry
 
+    def resolve(self, value: str | T) -> T:
+        """The object registered under the name ``value``, or ``value`` itself when it is
+        callable (the ``get_X`` of registries whose callers may pass their own function).
+
+        Raises:
+            ValueError: an unknown name (the message lists the known names).
+            TypeError: neither a string nor a callable.
+        """
+        if isinstance(value, str):
+            return self.get(value, " or a callable")
+        if not callable(value):
+            raise TypeError(
+                f"`{self.argument}` must be a string or a callable, got {type(value).__name__}"
+            )
+        return value
+
     def names(self) -> list[str]:
         """The registered names, sorted."""
         return sorted(self._entries)

@@ -229,11 +229,7 @@ def get_binarizer(name: str | Binarizer) -> Binarizer:
         ValueError: an unknown name (the message lists the known ones).
         TypeError: neither a string nor a callable.
     """
-    if isinstance(name, str):
-        return _BINARIZERS.get(name, " or a callable")
-    if not callable(name):
-        raise TypeError(f"`binarizer` must be a string or a callable, got {type(name)}")
-    return name
+    return _BINARIZERS.resolve(name)
 
 
 def apply_binarizer(binarizer: Binarizer, maps: Tensor, valid: Tensor | None) -> Tensor:

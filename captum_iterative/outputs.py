@@ -80,11 +80,7 @@ def get_score(name: str | ScoreFn) -> ScoreFn:
         ValueError: an unknown name (the message lists the known ones).
         TypeError: neither a string nor a callable.
     """
-    if isinstance(name, str):
-        return _SCORES.get(name, " or a callable")
-    if not callable(name):
-        raise TypeError(f"`score` must be a string or a callable, got {type(name).__name__}")
-    return name
+    return _SCORES.resolve(name)
 
 
 _OUTPUT_HINT = (

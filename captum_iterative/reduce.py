@@ -100,13 +100,7 @@ def get_channel_reduction(name: str | ChannelReduction) -> ChannelReduction:
         ValueError: an unknown name (the message lists the known ones).
         TypeError: neither a string nor a callable.
     """
-    if isinstance(name, str):
-        return _CHANNEL_REDUCTIONS.get(name, " or a callable")
-    if not callable(name):
-        raise TypeError(
-            f"`channel_reduction` must be a string or a callable, got {type(name).__name__}"
-        )
-    return name
+    return _CHANNEL_REDUCTIONS.resolve(name)
 
 
 def _check_input_size(input_size: object) -> tuple[int, ...]:
