@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["nearest_index", "resize_any", "resize_any_labels", "resize_nearest"]
+__all__ = ["resize_any", "resize_any_labels", "resize_nearest"]
 
 
 def nearest_index(n_in: int, n_out: int) -> np.ndarray:

@@ -102,6 +102,10 @@ class Registry(Generic[T]):
             )
         return value
 
+    def values(self) -> list[T]:
+        """The registered objects, in the order of :meth:`names`."""
+        return [self._entries[name] for name in self.names()]
+
     def names(self) -> list[str]:
         """The registered names, sorted."""
         return sorted(self._entries)

@@ -200,7 +200,7 @@ def resolve_score_fn(score: str | None, score_fn: ScoreFn | None) -> ScoreFn:
 
 def is_score_preset(score_fn: object) -> bool:
     """Whether ``score_fn`` is a registered preset (not the caller's own function)."""
-    return any(score_fn is _SCORES.get(name) for name in _SCORES.names())
+    return any(score_fn is preset for preset in _SCORES.values())
 
 
 def check_target_range(target: Any, columns: int, tensors: bool = True) -> None:

@@ -12,13 +12,13 @@ pytorch-grad-cam.
 from __future__ import annotations
 
 from collections.abc import Callable
-from numbers import Integral
 from typing import TypeVar
 
 import torch
 from captum.attr import LayerAttribution
 from torch import Tensor
 
+from captum_iterative._checks import is_int
 from captum_iterative._registry import Registry
 from captum_iterative._spatial import LINEAR_MODES
 
@@ -109,7 +109,7 @@ def _check_input_size(input_size: object) -> tuple[int, ...]:
         raise TypeError(
             f"`input_size` must be an (H, W) or (D, H, W) tuple of ints, got {input_size!r}"
         )
-    if any(isinstance(s, bool) or not isinstance(s, Integral) for s in input_size):
+    if not all(is_int(s) for s in input_size):
         raise TypeError(
             f"`input_size` must be an (H, W) or (D, H, W) tuple of ints, got {input_size!r}"
         )

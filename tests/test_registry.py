@@ -22,6 +22,7 @@ def test_register_get_and_sorted_names() -> None:
     assert zeta() == 1  # the decorator returns the function itself
     assert registry.get("zeta") is zeta and registry.get("alpha") is len
     assert registry.names() == ["alpha", "zeta"]
+    assert registry.values() == [len, zeta]  # in the order of the names
     assert "zeta" in registry and "Zeta" not in registry and 3 not in registry
 
 

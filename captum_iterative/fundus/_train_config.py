@@ -16,10 +16,6 @@ from captum_iterative.fundus.init_weights import InitWeights
 __all__ = ["TrainConfig"]
 
 
-def _last_path(out: Path) -> Path:
-    return out.with_name(f"{out.stem}.last{out.suffix}")
-
-
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     r"""Everything :func:`~captum_iterative.fundus.train.train_classifier` does with the
@@ -124,7 +120,8 @@ class TrainConfig:
     @property
     def last_path(self) -> Path:
         """The last epoch's checkpoint: ``<out stem>.last<suffix>``."""
-        return _last_path(self.out_path)
+        out = self.out_path
+        return out.with_name(f"{out.stem}.last{out.suffix}")
 
     @property
     def memory_format(self) -> torch.memory_format:

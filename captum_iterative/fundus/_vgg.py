@@ -18,7 +18,6 @@ __all__ = [
     "VGG16_NARROW_CFG",
     "VGG_SMALL_CFG",
     "VGG_TINY_CFG",
-    "VGG_TINY_HIDDEN",
     "compact_vgg",
     "feature_conv",
     "set_stride2_stem",
